@@ -1,0 +1,111 @@
+"""Proximal maps of the separable activation factors f_l(z, x), with derivatives.
+
+The joint prox of layer l (z = z_l, x = z_{l-1}) is
+
+    (x*, z*) = argmin f(z, x) + gm/2 (z - c)^2 + gp/2 (x - a)^2,   a = r_{l-1}^+, c = r_l^-.
+
+Codes:
+ PWL (0): the matched factor of z = phi(x) + N(0, nv), phi(x) = x (x >= 0), slope x (x < 0)
+     (relu: slope 0, identity: slope 1). Eliminating z leaves
+     kappa/2 (phi(x) - c)^2 + gp/2 (x - a)^2, kappa = gm / (1 + nv gm), solved by
+     comparing the branch minimisers x >= 0 and x <= 0 (not convex: x* jumps);
+     z* = (phi(x*) + nv gm c) / (1 + nv gm).
+ LIFTED_RELU (1): f = nu/2 (z - x)^2 + I(z >= 0) (convex, Lipschitz prox):
+     z* = max(0, (k2 a + gm c) / (k2 + gm)), k2 = nu gp / (nu + gp),
+     x* = (nu z* + gp a) / (nu + gp).
+For the measurement (gm = inf, c = y): kappa = 1/nv and z* = y.
+"""
+import numpy as np
+from numba import njit
+
+PWL, LIFTED_RELU = 0, 1
+
+
+@njit(cache=True)
+def _pwl_branch(a, c, gp, kappa, s):
+    """Minimiser over x of kappa/2 (s x - c)^2 + gp/2 (x - a)^2 and its cost (unconstrained)."""
+    den = kappa * s * s + gp
+    x = (kappa * s * c + gp * a) / den
+    return x, den
+
+
+@njit(cache=True)
+def _pwl_cost(x, a, c, gp, kappa, slope):
+    phi = x if x >= 0.0 else slope * x
+    return 0.5 * kappa * (phi - c) ** 2 + 0.5 * gp * (x - a) ** 2
+
+
+@njit(cache=True)
+def pwl_prox(a, c, gp, kappa, slope):
+    """x* = argmin kappa/2 (phi(x) - c)^2 + gp/2 (x - a)^2 and (dx*/da, dx*/dc, phi'(x*)).
+
+    Derivatives are those of the selected branch (the a.e. derivative).
+    """
+    x1, den1 = _pwl_branch(a, c, gp, kappa, 1.0)
+    x2, den2 = _pwl_branch(a, c, gp, kappa, slope)
+    in1 = x1 >= 0.0
+    in2 = x2 <= 0.0
+    if not in1:
+        x1 = 0.0
+    if not in2:
+        x2 = 0.0
+    if _pwl_cost(x1, a, c, gp, kappa, slope) <= _pwl_cost(x2, a, c, gp, kappa, slope):
+        if in1:
+            return x1, gp / den1, kappa / den1, 1.0
+        return 0.0, 0.0, 0.0, 1.0
+    if in2:
+        return x2, gp / den2, kappa * slope / den2, slope
+    return 0.0, 0.0, 0.0, slope
+
+
+@njit(cache=True)
+def activation_prox(code, slope, nu, nv, a, c, gp, gm):
+    """(x*, z*, dx*/da, dz*/dc) of one component of an activation factor."""
+    measured = np.isinf(gm)
+    if code == PWL:
+        if measured:
+            x, dxa, dxc, dphi = pwl_prox(a, c, gp, 1.0 / nv, slope)
+            return x, c, dxa, 1.0
+        rho = nv * gm
+        x, dxa, dxc, dphi = pwl_prox(a, c, gp, gm / (1.0 + rho), slope)
+        phi = x if x >= 0.0 else slope * x
+        return x, (phi + rho * c) / (1.0 + rho), dxa, (dphi * dxc + rho) / (1.0 + rho)
+    k2 = nu * gp / (nu + gp)
+    t = (k2 * a + gm * c) / (k2 + gm)
+    if t > 0.0:
+        z, dza, dzc = t, k2 / (k2 + gm), gm / (k2 + gm)
+    else:
+        z, dza, dzc = 0.0, 0.0, 0.0
+    return (nu * z + gp * a) / (nu + gp), z, (nu * dza + gp) / (nu + gp), dzc
+
+
+@njit(cache=True)
+def activation_breakpoints(code, slope, nu, nv, c, gp, gm):
+    """Values of a at which x*(a, c) or z*(a, c) is not smooth, for fixed c."""
+    if code == LIFTED_RELU:
+        k2 = nu * gp / (nu + gp)
+        return np.array([-gm * c / k2])
+    kappa = 1.0 / nv if np.isinf(gm) else gm / (1.0 + nv * gm)
+    out = [-kappa * c / gp, -kappa * slope * c / gp]
+    # branch switch: equal costs of the two interior branch minimisers (lines through 0)
+    sa = np.sqrt(kappa * slope * slope + gp)
+    sb = np.sqrt(kappa + gp)
+    for sign in (-1.0, 1.0):
+        den = sa + sign * slope * sb
+        if abs(den) > 1e-12 * (sa + sb):
+            out.append(c * (sa + sign * sb) / den)
+    return np.array(out)
+
+
+@njit(cache=True)
+def activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, xhat, zhat):
+    """Componentwise prox; fills x*, z* and returns (<dx*/da>, <dz*/dc>)."""
+    sa = 0.0
+    sc = 0.0
+    for i in range(a.size):
+        x, z, dxa, dzc = activation_prox(code, slope, nu, nv, a[i], c[i], gp, gm)
+        xhat[i] = x
+        zhat[i] = z
+        sa += dxa
+        sc += dzc
+    return sa / a.size, sc / a.size

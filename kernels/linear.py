@@ -1,0 +1,66 @@
+"""The linear step of ML-VAMP in the SVD basis of W = U diag(sigma) V^T (DESIGN.md 3).
+
+With s~ = V^T r^+_{l-1}, u~ = U^T (r^-_l - b), kappa = gm / (1 + nv gm), rho = nv gm:
+
+    shat_i = (gp s~_i + kappa sigma_i u~_i) / (gp + kappa sigma_i^2)
+    uhat_i = (sigma_i shat_i + rho u~_i) / (1 + rho)
+
+sigma_i = 0 beyond k = min(n_l, n_{l-1}).  zhat^+_l = U uhat + b, zhat^-_{l-1} = V shat.
+For the measurement (gm = inf) kappa = 1/nv and u~ = U^T (y - b).
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _kappa(gm, nv):
+    if np.isinf(gm):
+        return 1.0 / nv
+    return gm / (1.0 + nv * gm)
+
+
+@njit(cache=True)
+def linear_forward(U, sigma, bias, nv, gp, gm, s_t, u_t, uhat, zhat):
+    """zhat^+_l = U uhat + b from s~, u~; returns alpha^+ = <d zhat^+ / d r^-_l>.
+
+    d uhat_i / d u~_i = (kappa sigma_i^2 / (gp + kappa sigma_i^2) + rho) / (1 + rho).
+    """
+    kappa = _kappa(gm, nv)
+    rho = nv * gm
+    k = sigma.size
+    m = u_t.size
+    total = 0.0
+    for i in range(k):
+        sg = sigma[i]
+        den = gp + kappa * sg * sg
+        shat = (gp * s_t[i] + kappa * sg * u_t[i]) / den
+        uhat[i] = (sg * shat + rho * u_t[i]) / (1.0 + rho)
+        total += (kappa * sg * sg / den + rho) / (1.0 + rho)
+    for i in range(k, m):
+        uhat[i] = rho * u_t[i] / (1.0 + rho)
+    total += (m - k) * rho / (1.0 + rho)
+    zhat[:] = U @ uhat
+    zhat += bias
+    return total / m
+
+
+@njit(cache=True)
+def linear_backward(V, sigma, nv, gp, gm, s_t, u_t, shat, zhat):
+    """zhat^-_{l-1} = V shat from s~, u~; returns alpha^- = <d zhat^- / d r^+_{l-1}>.
+
+    d shat_i / d s~_i = gp / (gp + kappa sigma_i^2) (1 beyond k).
+    """
+    kappa = _kappa(gm, nv)
+    k = sigma.size
+    n = s_t.size
+    total = 0.0
+    for i in range(k):
+        sg = sigma[i]
+        den = gp + kappa * sg * sg
+        shat[i] = (gp * s_t[i] + kappa * sg * u_t[i]) / den
+        total += gp / den
+    for i in range(k, n):
+        shat[i] = s_t[i]
+    total += n - k
+    zhat[:] = V @ shat
+    return total / n

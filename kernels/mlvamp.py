@@ -1,0 +1,148 @@
+"""MAP ML-VAMP on one network (DESIGN.md 3), all iterations in one compiled call.
+
+Variables z_0..z_L live in flat vectors at offsets ``voff``; map l = j + 1 (array
+index j) takes z_j to z_{j+1}.  Linear maps keep U_j, V_j row-major in ``mats`` at
+``uoff[j]``, ``vofm[j]`` and their k_j singular values in ``sig[soff[j]:soff[j+1]]``.
+
+One iteration is a forward pass (prior, then maps 1..L-1 produce zhat^+_l) and a
+backward pass (maps L..1 produce zhat^-_{l-1}), each output followed by the
+extrinsic update
+
+    gam_out = gam_in (1 - alpha) / alpha,   r_out = (zhat - alpha r_in) / (1 - alpha),
+
+optionally damped: r <- d r_new + (1 - d) r_old, gam <- d gam_new + (1 - d) gam_old.
+"""
+import numpy as np
+from numba import njit
+
+from .activations import activation_prox_vector
+from .linear import linear_backward, linear_forward
+from .priors import prior_prox_vector
+
+LINEAR, ACTIVATION = 0, 1
+# rows of the record array ``out[quantity, t, l]``
+TAU_PLUS, TAU_MINUS, ALPHA_PLUS, ALPHA_MINUS, GAMMA_PLUS, GAMMA_MINUS = 0, 1, 2, 3, 4, 5
+RP_MSE, RP_OVERLAP, RM_MSE, RM_OVERLAP = 6, 7, 8, 9
+N_RECORDS = 10
+
+
+@njit(cache=True)
+def _mean_sq_diff(x, z0):
+    total = 0.0
+    for i in range(x.size):
+        total += (x[i] - z0[i]) ** 2
+    return total / x.size
+
+
+@njit(cache=True)
+def _overlap(r, z0, b):
+    """<r - z0, z0 - b> / n."""
+    total = 0.0
+    for i in range(r.size):
+        total += (r[i] - z0[i]) * (z0[i] - b)
+    return total / r.size
+
+
+@njit(cache=True)
+def _extrinsic(zhat, alpha, r_in, gam_in, r_out, damping, first):
+    """r_out <- (zhat - alpha r_in)/(1 - alpha) (damped); returns gam_in (1 - alpha)/alpha."""
+    gam = gam_in * (1.0 - alpha) / alpha
+    d = 1.0 if first else damping
+    for i in range(r_out.size):
+        r_out[i] = d * (zhat[i] - alpha * r_in[i]) / (1.0 - alpha) + (1.0 - d) * r_out[i]
+    return gam
+
+
+@njit(cache=True)
+def _record(out, row_tau, row_alpha, row_gamma, row_mse, row_ovl, t, l, zhat, z0, alpha, gam, r, b):
+    out[row_tau, t, l] = _mean_sq_diff(zhat, z0)
+    out[row_alpha, t, l] = alpha
+    out[row_gamma, t, l] = gam
+    out[row_mse, t, l] = _mean_sq_diff(r, z0)
+    out[row_ovl, t, l] = _overlap(r, z0, b)
+
+
+@njit(cache=True)
+def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, sig, soff,
+               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, iterations, damping, out):
+    """Run ML-VAMP; fills ``out`` (N_RECORDS, iterations, L); returns the count of valid iterations.
+
+    ``r_minus``/``gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated.
+    An iteration is invalid when some alpha leaves (0, 1) or is not finite.
+    """
+    L = kind.size
+    total = voff[L]
+    r_plus = np.zeros(total)
+    gam_plus = np.zeros(L)
+    zhat = np.zeros(total)
+    s_t = np.zeros(total)
+    nmax = 0
+    for j in range(L + 1):
+        nmax = max(nmax, voff[j + 1] - voff[j])
+    u_t = np.zeros(nmax)
+    work = np.zeros(nmax)
+    # U^T (y - b) of the measurement, fixed
+    jL = L - 1
+    nL = voff[L + 1] - voff[L]
+    y_t = np.zeros(nL)
+    if kind[jL] == LINEAR:
+        UL = mats[uoff[jL]:uoff[jL] + nL * nL].reshape((nL, nL))
+        y_t[:] = UL.T @ (y - bias[jL])
+
+    for t in range(iterations):
+        # ---------------------------------------------------------------- forward
+        for l in range(L):
+            a0, a1 = voff[l], voff[l + 1]
+            rm = r_minus[a0:a1]
+            zh = zhat[a0:a1]
+            if l == 0:
+                alpha = prior_prox_vector(prior_code, prior_par, rm, gam_minus[0], zh)
+            else:
+                j = l - 1
+                p0, p1 = voff[j], voff[j + 1]
+                n_in, n_out = p1 - p0, a1 - a0
+                if kind[j] == LINEAR:
+                    U = mats[uoff[j]:uoff[j] + n_out * n_out].reshape((n_out, n_out))
+                    V = mats[vofm[j]:vofm[j] + n_in * n_in].reshape((n_in, n_in))
+                    s_t[p0:p1] = V.T @ r_plus[p0:p1]
+                    u_t[:n_out] = U.T @ (rm - bias[j])
+                    alpha = linear_forward(U, sig[soff[j]:soff[j + 1]], bias[j], nv[j], gam_plus[j],
+                                           gam_minus[l], s_t[p0:p1], u_t[:n_out], work[:n_out], zh)
+                else:
+                    _, alpha = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[p0:p1], rm,
+                                                      gam_plus[j], gam_minus[l], work[:n_out], zh)
+            if not (alpha > 0.0 and alpha < 1.0):
+                return t
+            g = _extrinsic(zh, alpha, rm, gam_minus[l], r_plus[a0:a1], damping, t == 0)
+            gam_plus[l] = g if t == 0 else damping * g + (1.0 - damping) * gam_plus[l]
+            _record(out, TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP, t, l,
+                    zh, z0[a0:a1], alpha, gam_plus[l], r_plus[a0:a1], bvar[l])
+        # --------------------------------------------------------------- backward
+        for j in range(L - 1, -1, -1):
+            p0, p1 = voff[j], voff[j + 1]
+            q0, q1 = voff[j + 1], voff[j + 2]
+            n_in, n_out = p1 - p0, q1 - q0
+            rp = r_plus[p0:p1]
+            zh = zhat[p0:p1]
+            gm = np.inf if j == L - 1 else gam_minus[j + 1]
+            c = y if j == L - 1 else r_minus[q0:q1]
+            if kind[j] == LINEAR:
+                V = mats[vofm[j]:vofm[j] + n_in * n_in].reshape((n_in, n_in))
+                if j == L - 1:
+                    s_t[p0:p1] = V.T @ rp
+                    u_t[:n_out] = y_t
+                else:
+                    U = mats[uoff[j]:uoff[j] + n_out * n_out].reshape((n_out, n_out))
+                    u_t[:n_out] = U.T @ (c - bias[j])
+                alpha = linear_backward(V, sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gm,
+                                        s_t[p0:p1], u_t[:n_out], work[:n_in], zh)
+            else:
+                alpha, _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], rp, c,
+                                                  gam_plus[j], gm, zh, work[:n_out])
+            if not (alpha > 0.0 and alpha < 1.0):
+                return t
+            g = _extrinsic(zh, alpha, rp, gam_plus[j], r_minus[p0:p1], damping, False)
+            gam_minus[j] = damping * g + (1.0 - damping) * gam_minus[j]
+            _record(out, TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP, t, j,
+                    zh, z0[p0:p1], alpha, gam_minus[j], r_minus[p0:p1], bvar[j])
+    return iterations

@@ -1,0 +1,7 @@
+"""mcsim: Monte Carlo validation of the ML-VAMP state evolution for MAP inference."""
+from .montecarlo import run_network, simulate
+from .spec import NetworkSpec, SpecError
+from .state_evolution import state_evolution
+
+__all__ = ["NetworkSpec", "SpecError", "run_network", "simulate", "state_evolution"]
+__version__ = "0.1.0"

@@ -1,0 +1,101 @@
+"""Monte Carlo: draw networks, run the ML-VAMP kernel, collect trajectories as xarray."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from kernels import activations, mlvamp, priors
+
+from .dataset import trajectory_dataset
+from .ensembles import Network, draw_network
+from .spec import NetworkSpec
+
+_PRIOR_CODES = {"gaussian": (priors.GAUSSIAN, "var"), "l1": (priors.L1, "lam")}
+
+
+def _packed(net: Network):
+    """The flat arrays ``kernels.mlvamp.mlvamp_run`` takes, in its argument order."""
+    spec = net.spec
+    dims = np.array(spec.dims, dtype=np.int64)
+    L = spec.depth
+    voff = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
+    kind = np.zeros(L, np.int64)
+    act_code = np.zeros(L, np.int64)
+    slope, nu, nv, bias = (np.zeros(L) for _ in range(4))
+    mats, uoff, vofm, sig = [], np.zeros(L, np.int64), np.zeros(L, np.int64), []
+    soff = np.zeros(L + 1, np.int64)
+    pos = 0
+    for j, layer in enumerate(spec.layers):
+        nv[j] = layer.noise_var
+        if layer.kind == "linear":
+            kind[j] = mlvamp.LINEAR
+            bias[j] = layer.bias
+            uoff[j], vofm[j] = pos, pos + net.U[j].size
+            pos += net.U[j].size + net.V[j].size
+            mats += [net.U[j].ravel(), net.V[j].ravel()]
+            sig.append(net.sigma[j])
+        else:
+            kind[j] = mlvamp.ACTIVATION
+            slope[j] = layer.slope
+            if layer.penalty[0] == "lifted_relu":
+                act_code[j], nu[j] = activations.LIFTED_RELU, layer.penalty[1]["nu"]
+            else:
+                act_code[j] = activations.PWL
+        soff[j + 1] = soff[j] + (sig[-1].size if layer.kind == "linear" else 0)
+    prior_code, key = _PRIOR_CODES[spec.input.penalty[0]]
+    bvar = np.array([spec.bias_of_variable(l) for l in range(L)])
+    return (voff, kind, act_code, slope, nu, nv, bias,
+            np.concatenate(mats) if mats else np.zeros(0), uoff, vofm,
+            np.concatenate(sig) if sig else np.zeros(0), soff,
+            prior_code, float(spec.input.penalty[1][key]), net.y,
+            np.concatenate(net.z0[:L]), bvar,
+            np.concatenate(net.r_minus0), net.gam_minus0.copy())
+
+
+def run_trajectory(net: Network, iterations: int, damping: float = 1.0) -> tuple[np.ndarray, int]:
+    """Records (N_RECORDS, iterations, L) of ML-VAMP on ``net`` (NaN past divergence) and the valid count."""
+    out = np.full((mlvamp.N_RECORDS, iterations, net.spec.depth), np.nan)
+    valid = mlvamp.mlvamp_run(*_packed(net), iterations, damping, out)
+    return out, valid
+
+
+def _check_run_args(iterations, damping):
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"iterations: must be a positive integer, got {iterations!r}")
+    if not 0.0 < damping <= 1.0:
+        raise ValueError(f"damping: must be in (0, 1], got {damping!r}")
+
+
+def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0) -> xr.Dataset:
+    """One random network's trajectory: Dataset on (iteration, layer).
+
+    ``seed`` is anything ``numpy.random.default_rng`` accepts (int, SeedSequence).
+    """
+    _check_run_args(iterations, damping)
+    out, valid = run_trajectory(draw_network(spec, np.random.default_rng(seed)), iterations, damping)
+    ds = trajectory_dataset(out, spec)
+    ds["valid_iterations"] = valid
+    return ds
+
+
+def simulate(spec: NetworkSpec, networks: int, iterations: int, seed: int, n_jobs: int = 1,
+             damping: float = 1.0) -> xr.Dataset:
+    """Trajectories of ``networks`` independent random networks: Dataset on (network, iteration, layer).
+
+    Network i uses ``SeedSequence(seed).spawn(networks)[i]``, so the result does not
+    depend on ``n_jobs``.  This version runs serially; ``n_jobs`` is accepted for the
+    parallel engine.
+    """
+    _check_run_args(iterations, damping)
+    if isinstance(networks, bool) or not isinstance(networks, (int, np.integer)) or networks < 1:
+        raise ValueError(f"networks: must be a positive integer, got {networks!r}")
+    children = np.random.SeedSequence(seed).spawn(networks)
+    outs, valid = [], []
+    for child in children:
+        out, v = run_trajectory(draw_network(spec, np.random.default_rng(child)), iterations, damping)
+        outs.append(out)
+        valid.append(v)
+    ds = trajectory_dataset(np.stack(outs), spec, ("network",), {"network": np.arange(networks)})
+    ds["valid_iterations"] = ("network", np.array(valid))
+    ds.attrs["seed"] = str(seed)
+    return ds

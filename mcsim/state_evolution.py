@@ -1,0 +1,214 @@
+"""State evolution (SE) of MAP ML-VAMP with overlaps (DESIGN.md 5).
+
+The SE state of every message r on variable z_l is its error second moment
+tau_e = E[(r - z0)^2] and its overlap o = E[(r - z0)(z0 - b_l)].  A consumer sees
+the message as r - z0 = beta T + N(0, tau_e - beta^2 E[T^2]) with T its truth
+(z0 in the V domain of the next linear map, z0 - b in the U domain of the map
+producing z_l) and beta = o / E[T^2].
+
+Every factor produces an estimate zhat from an input message q = r_in - z0 and
+returns the extrinsic error e = (zhat - z0 - alpha q)/(1 - alpha); the SE needs
+
+    tau = E[d^2],  E[e^2] = A^2 E[d^2] - 2AB E[dq] + B^2 E[q^2],  E[e T] = A E[dT] - B E[qT],
+
+d = zhat - z0, A = 1/(1 - alpha), B = alpha/(1 - alpha), alpha the factor's divergence.
+Linear maps: these are exact averages over the singular-value law (closed form,
+quadrature over sigma).  Activations and the prior: Gaussian quadrature with kinks
+(``kernels.se_quadrature``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from kernels import activations, mlvamp, priors
+from kernels import se_quadrature as sq
+
+from .dataset import trajectory_dataset
+from .spec import NetworkSpec
+from .spectra import resolve_spectrum
+from .truth import signal_moments
+
+DEFAULT_RULE = (1.0, 8)  # (largest piece in standard deviations, Gauss-Legendre order)
+_PRIOR_LAWS = {"gaussian": sq.GAUSSIAN_LAW, "bernoulli_gaussian": sq.BG_LAW, "laplace": sq.LAPLACE_LAW}
+
+
+def _extrinsic(alpha, dd, dq, qq, dT, qT):
+    """(tau, E[e^2], E[e T]) of e = (d - alpha q)/(1 - alpha) from the moments of d, q, T."""
+    A = 1.0 / (1.0 - alpha)
+    B = alpha / (1.0 - alpha)
+    return dd, A * A * dd - 2 * A * B * dq + B * B * qq, A * dT - B * qT
+
+
+def _from_raw(alpha, zz, zc, cc, zt, ct, tt, xt=None, ctt=None, ttt=None):
+    """_extrinsic from raw moments of (zhat, r, Z): d = zhat - Z, q = r - Z, T = Z.
+
+    With (xt, ctt, ttt) = (E[zhat T], E[r T], E[Z T]) the overlap is taken with a
+    different T (the centred truth X = Z - b)."""
+    dd = zz - 2 * zt + tt
+    dq = zc - zt - ct + tt
+    qq = cc - 2 * ct + tt
+    if xt is None:
+        return _extrinsic(alpha, dd, dq, qq, zt - tt, ct - tt)
+    return _extrinsic(alpha, dd, dq, qq, xt - ttt, ctt - ttt)
+
+
+class _LinearSE:
+    """SE of one linear map in the SVD basis, on coefficient vectors over the
+    independent Gaussians (s0, w+, xi, w-) with variances (S_in, v+, nv, v-).
+
+    Paired components (i < k) carry sigma_i; unpaired U components (i >= k) have
+    u0 = xi and uhat = rho u~/(1 + rho); unpaired V components have shat = s~."""
+
+    def __init__(self, layer, n_in, n_out, S_in, chi_out):
+        self.nv = layer.noise_var
+        s, w = resolve_spectrum(layer.spectrum, n_in, n_out).quadrature()
+        self.sig, self.w = s[:, None], w
+        k = min(n_in, n_out)
+        self.fu, self.fv = k / n_out, k / n_in  # paired fraction of the U and V domains
+        self.S_in, self.chi_out = S_in, chi_out
+
+    def _setup(self, msg_plus, msg_minus, gp, gm):
+        """Coefficients of q+ = V^T(r+ - z0), q- = U^T(r- - z0), xi, and shat - s0."""
+        (tp, op), (tm, om) = msg_plus, msg_minus
+        bp, bm = op / self.S_in, om / self.chi_out
+        self.var = np.array([self.S_in, tp - bp * op, self.nv, tm - bm * om])
+        sig = self.sig
+        one, zero = np.ones_like(sig), np.zeros_like(sig)
+        qp = np.hstack([bp * one, one, zero, zero])
+        qm = np.hstack([bm * sig, zero, bm * one, one])
+        xi = np.hstack([zero, zero, one, zero])
+        kappa = 1.0 / self.nv if np.isinf(gm) else gm / (1.0 + self.nv * gm)
+        den = gp + kappa * sig**2
+        ds = (gp * qp + kappa * sig * (xi + qm)) / den
+        return bp, bm, qp, qm, xi, ds, kappa, den[:, 0]
+
+    def _E(self, frac, a, b, a_u, b_u):
+        """Average over a domain of E[a.b]: paired part over the sigma law, unpaired part."""
+        return frac * (self.w @ ((a * b) @ self.var)) + (1.0 - frac) * float(a_u @ (b_u * self.var))
+
+    def forward(self, msg_plus, msg_minus, gp, gm):
+        """(alpha^+, tau^+, E[e^2], E[e (z0 - b)]) of the forward output on z_l."""
+        _, bm, qp, qm, xi, ds, kappa, den = self._setup(msg_plus, msg_minus, gp, gm)
+        rho = self.nv * gm
+        sig = self.sig
+        du = (sig * ds - xi + rho * qm) / (1 + rho)
+        u0 = sig * np.array([1.0, 0, 0, 0]) + xi
+        xi_u = np.array([0, 0, 1.0, 0])
+        qm_u = np.array([0, 0, bm, 1.0])
+        du_u = (-xi_u + rho * qm_u) / (1 + rho)
+        fu = self.fu
+        alpha = fu * (self.w @ ((kappa * sig[:, 0] ** 2 / den + rho) / (1 + rho))) + (1 - fu) * rho / (1 + rho)
+        E = self._E
+        return (alpha,) + _extrinsic(alpha, E(fu, du, du, du_u, du_u), E(fu, du, qm, du_u, qm_u),
+                                     E(fu, qm, qm, qm_u, qm_u), E(fu, du, u0, du_u, xi_u),
+                                     E(fu, qm, u0, qm_u, xi_u))
+
+    def backward(self, msg_plus, msg_minus, gp, gm):
+        """(alpha^-, tau^-, E[e^2], E[e z0]) of the backward output on z_{l-1}."""
+        bp, _, qp, qm, xi, ds, kappa, den = self._setup(msg_plus, msg_minus, gp, gm)
+        s0 = np.zeros_like(qp)
+        s0[:, 0] = 1.0
+        qp_u, s0_u = np.array([bp, 1.0, 0, 0]), np.array([1.0, 0, 0, 0])  # unpaired: shat - s0 = q+
+        fv = self.fv
+        alpha = fv * (self.w @ (gp / den)) + (1 - fv)
+        E = self._E
+        return (alpha,) + _extrinsic(alpha, E(fv, ds, ds, qp_u, qp_u), E(fv, ds, qp, qp_u, qp_u),
+                                     E(fv, qp, qp, qp_u, qp_u), E(fv, ds, s0, qp_u, s0_u),
+                                     E(fv, qp, s0, qp_u, s0_u))
+
+
+def _check_alpha(alpha):
+    return np.isfinite(alpha) and 0.0 < alpha < 1.0
+
+
+def state_evolution(spec: NetworkSpec, iterations: int, rule: tuple = DEFAULT_RULE) -> xr.Dataset:
+    """The SE of MAP ML-VAMP on ``spec`` for ``iterations``: Dataset on (iteration, layer).
+
+    Same variables as one network's trajectory (``mcsim.run_network``); iterations
+    after an invalid divergence (alpha outside (0, 1)) are NaN and counted in
+    ``valid_iterations``.  ``rule`` = (piece width in sd, Gauss-Legendre order).
+    """
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"iterations: must be a positive integer, got {iterations!r}")
+    h, order = rule
+    L, dims = spec.depth, spec.dims
+    S, chi = signal_moments(spec)
+    out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)
+    plus = [None] * L  # (tau_e, overlap) of r^+_l
+    minus = [(S[l], 0.0) for l in range(L)]  # initial r^-_l = z0_l + N(0, S_l)
+    gam_plus = np.zeros(L)
+    gam_minus = 1.0 / S[:L]
+    linear = {j: _LinearSE(layer, dims[j], dims[j + 1], S[j], chi[j + 1])
+              for j, layer in enumerate(spec.layers) if layer.kind == "linear"}
+    prior_law, pp = spec.input.prior
+    p1, p2 = (pp["rho"], pp["var"]) if prior_law == "bernoulli_gaussian" else (list(pp.values())[0], 0.0)
+    pen_code = priors.GAUSSIAN if spec.input.penalty[0] == "gaussian" else priors.L1
+    pen_par = list(spec.input.penalty[1].values())[0]
+
+    def act(j, gp, gm):
+        layer = spec.layers[j]
+        b = spec.bias_of_variable(j)
+        code, nu = ((activations.LIFTED_RELU, layer.penalty[1]["nu"]) if layer.penalty[0] == "lifted_relu"
+                    else (activations.PWL, 0.0))
+        (tp, op) = plus[j]
+        if j == L - 1:
+            (tm, om), beta_out, v_out = (0.0, 0.0), 0.0, 0.0
+        else:
+            (tm, om) = minus[j + 1]
+            beta_out, v_out = om / S[j + 1], tm - om**2 / S[j + 1]
+        return sq.activation_moments(code, layer.slope, nu, layer.noise_var, b, chi[j], layer.noise_var,
+                                     op / chi[j], tp - op**2 / chi[j], beta_out, v_out, gp, gm, h, order)
+
+    def record(t, l, kind, res, gam, msg):
+        alpha, tau, e2, eT = res
+        row = {"plus": (mlvamp.TAU_PLUS, mlvamp.ALPHA_PLUS, mlvamp.GAMMA_PLUS, mlvamp.RP_MSE, mlvamp.RP_OVERLAP),
+               "minus": (mlvamp.TAU_MINUS, mlvamp.ALPHA_MINUS, mlvamp.GAMMA_MINUS, mlvamp.RM_MSE,
+                         mlvamp.RM_OVERLAP)}[kind]
+        for r, v in zip(row, (tau, alpha, gam, e2, eT)):
+            out[r, t, l] = v
+        msg[l] = (e2, eT)
+
+    valid = iterations
+    for t in range(iterations):
+        ok = True
+        for l in range(L):  # forward
+            gm = gam_minus[l]
+            if l == 0:
+                tm, om = minus[0]
+                m = sq.prior_moments(_PRIOR_LAWS[prior_law], p1, p2, pen_code, pen_par, om / S[0],
+                                     tm - om**2 / S[0], gm, h, order)
+                res = (m[sq.P_DZR],) + _from_raw(m[sq.P_DZR], m[sq.P_ZZ], m[sq.P_ZR], m[sq.P_RR],
+                                                 m[sq.P_ZT], m[sq.P_RT], m[sq.P_TT])
+            elif (j := l - 1) in linear:
+                res = linear[j].forward(plus[j], minus[l], gam_plus[j], gm)
+            else:
+                m = act(j, gam_plus[j], gm)
+                res = (m[sq.A_DZC],) + _from_raw(m[sq.A_DZC], m[sq.F_ZZ], m[sq.F_ZC], m[sq.F_CC],
+                                                 m[sq.F_ZM], m[sq.F_CM], m[sq.F_MM])
+            if not (ok := _check_alpha(res[0])):
+                break
+            gam_plus[l] = gm * (1 - res[0]) / res[0]
+            record(t, l, "plus", res, gam_plus[l], plus)
+        for j in range(L - 1, -1, -1) if ok else ():  # backward
+            gp = gam_plus[j]
+            gm = np.inf if j == L - 1 else gam_minus[j + 1]
+            if j in linear:
+                msg_minus = (0.0, 0.0) if j == L - 1 else minus[j + 1]
+                res = linear[j].backward(plus[j], msg_minus, gp, gm)
+            else:
+                m = act(j, gp, gm)
+                res = (m[sq.A_DXA],) + _from_raw(m[sq.A_DXA], m[sq.B_XX], m[sq.B_XA], m[sq.B_AA], m[sq.B_XZ],
+                                                 m[sq.B_AZ], m[sq.B_ZZ], m[sq.B_XX0], m[sq.B_AX0], m[sq.B_ZX0])
+            if not (ok := _check_alpha(res[0])):
+                break
+            gam_minus[j] = gp * (1 - res[0]) / res[0]
+            record(t, j, "minus", res, gam_minus[j], minus)
+        if not ok:
+            out[:, t, :] = np.nan
+            valid = t
+            break
+    ds = trajectory_dataset(out, spec)
+    ds["valid_iterations"] = valid
+    ds.attrs["quadrature_rule"] = f"pieces <= {h} sd, Gauss-Legendre order {order}"
+    return ds
