@@ -1,10 +1,16 @@
-"""Quadrature for the state evolution: Gaussian expectations of prox maps with kinks.
+"""Quadrature for the state evolution: Gaussian expectations of piecewise-affine prox maps.
 
-Every 1-D Gaussian expectation E[h(m + s T)], T ~ N(0, 1), is a composite
-Gauss-Legendre rule on [-TAIL, TAIL] (in units of s) whose pieces have width at
-most ``h`` and are split at the integrand's breakpoints, so each piece integrates
-a smooth function: the error falls exponentially with ``order``.
+Every prox map here is piecewise affine in its message (a = r^+ for an activation,
+r for the prior) with known breakpoints, so the innermost Gaussian expectation is
+exact: on each piece (p, q) the truncated moments E[t^k; p < m + t < q], k = 0, 1, 2,
+are closed form (erf).  The outer integrals (over the truth X and the other message
+c) are smooth between known kinks but may have sharp features where narrow message
+noise meets a breakpoint, so they use adaptive Gauss-Kronrod (7-15) with a relative
+tolerance ``tol``.  Moments are accumulated in error form (d = zhat - z0,
+q = r - z0), so small errors are not lost to cancellation.
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -13,171 +19,260 @@ from .priors import prior_breakpoints, prior_prox
 
 TAIL = 10.0  # Gaussian mass beyond 10 sd: 1.5e-23
 LAPLACE_TAIL = 55.0  # exponential mass beyond 55 scales: 1.3e-24
+MAX_INTERVALS = 4000
+ROUNDOFF = 1e-13  # absolute floor of the error target, relative to the largest component
+SQRT2 = math.sqrt(2.0)
+INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+# Gauss-Kronrod 15 / Gauss 7 on [-1, 1]
+_XK = np.array([0.991455371120812639, 0.949107912342758525, 0.864864423359769073, 0.741531185599394440,
+                0.586087235467691130, 0.405845151377397167, 0.207784955007898468, 0.0])
+_WK = np.array([0.022935322010529225, 0.063092092629978553, 0.104790010322250184, 0.140653259715525919,
+                0.169004726639267903, 0.190350578064785410, 0.204432940075298892, 0.209482141084727828])
+_WG = np.array([0.0, 0.129484966168869693, 0.0, 0.279705391489276668, 0.0, 0.381830050505118945, 0.0,
+                0.417959183673469388])
 
 
-@njit(cache=True)
-def _legendre(order):
-    """Gauss-Legendre nodes and weights on [-1, 1] (Newton on P_order)."""
-    x = np.zeros(order)
-    w = np.zeros(order)
-    for i in range(order):
-        z = np.cos(np.pi * (i + 0.75) / (order + 0.5))
-        for _ in range(100):
-            p0, p1 = 1.0, z
-            for k in range(2, order + 1):
-                p0, p1 = p1, ((2 * k - 1) * z * p1 - (k - 1) * p0) / k
-            dp = order * (z * p1 - p0) / (z * z - 1.0)
-            dz = p1 / dp
-            z -= dz
-            if abs(dz) < 1e-16:
-                break
-        p0, p1 = 1.0, z
-        for k in range(2, order + 1):
-            p0, p1 = p1, ((2 * k - 1) * z * p1 - (k - 1) * p0) / k
-        dp = order * (z * p1 - p0) / (z * z - 1.0)
-        x[i] = z
-        w[i] = 2.0 / ((1.0 - z * z) * dp * dp)
-    return x, w
+@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+def _gk(func, args, lo, hi, nout):
+    """Kronrod-15 estimate and |K15 - G7| on [lo, hi]."""
+    half = 0.5 * (hi - lo)
+    mid = 0.5 * (hi + lo)
+    k = np.zeros(nout)
+    g = np.zeros(nout)
+    for i in range(8):
+        for sign in (-1.0, 1.0):
+            if i == 7 and sign > 0:
+                continue
+            f = func(mid + sign * half * _XK[i], args)
+            k += _WK[i] * f
+            g += _WG[i] * f
+    return half * k, half * np.abs(k - g)
 
 
-@njit(cache=True)
-def _composite(lo, hi, breaks, h, gx, gw):
-    """Composite GL nodes/weights on [lo, hi], pieces <= h, split at ``breaks`` inside."""
+@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+def adaptive(func, args, lo, hi, breaks, tol, nout):
+    """Integral of the vector function func(u, args) over [lo, hi], split at ``breaks``.
+
+    Bisects until every interval's |K15 - G7| <= scale_k * width / (hi - lo) with
+    scale_k = max(tol |I_k|, ROUNDOFF max_j |I_j|) from a first pass: the summed
+    error estimate is below tol relative per component, down to round-off.
+    """
     inner = breaks[(breaks > lo) & (breaks < hi)]
     edges = np.sort(np.concatenate((np.array([lo, hi]), inner)))
-    count = 0
-    npieces = np.zeros(edges.size - 1, np.int64)
+    total = np.zeros(nout)
     for i in range(edges.size - 1):
-        npieces[i] = max(1, int(np.ceil((edges[i + 1] - edges[i]) / h)))
-        count += npieces[i]
-    nodes = np.empty(count * gx.size)
-    weights = np.empty(count * gx.size)
-    k = 0
-    for i in range(edges.size - 1):
-        width = (edges[i + 1] - edges[i]) / npieces[i]
-        for p in range(npieces[i]):
-            left = edges[i] + p * width
-            for q in range(gx.size):
-                nodes[k] = left + 0.5 * width * (gx[q] + 1.0)
-                weights[k] = 0.5 * width * gw[q]
-                k += 1
-    return nodes, weights
+        est, _ = _gk(func, args, edges[i], edges[i + 1], nout)
+        total += est
+    big = np.abs(total).max()
+    scale = np.maximum(tol * np.abs(total), ROUNDOFF * big) + 1e-300
+    result = np.zeros(nout)
+    stack_lo = list(edges[:-1])
+    stack_hi = list(edges[1:])
+    done = 0
+    while stack_lo:
+        a = stack_lo.pop()
+        b = stack_hi.pop()
+        est, err = _gk(func, args, a, b, nout)
+        done += 1
+        if done > MAX_INTERVALS or np.all(err <= scale * (b - a) / (hi - lo)) or np.isnan(err).any():
+            result += est
+        else:
+            m = 0.5 * (a + b)
+            stack_lo.append(a)
+            stack_hi.append(m)
+            stack_lo.append(m)
+            stack_hi.append(b)
+    return result
 
 
 @njit(cache=True)
-def gauss_nodes(mean, var, breaks, h, gx, gw):
-    """Nodes/weights for E[f(Y)], Y ~ N(mean, var), split where f has ``breaks``."""
-    if var <= 1e-300:
-        return np.array([mean]), np.array([1.0])
-    sd = np.sqrt(var)
-    t, w = _composite(-TAIL, TAIL, (breaks - mean) / sd, h, gx, gw)
-    return mean + sd * t, w * np.exp(-0.5 * t * t) / np.sqrt(2.0 * np.pi)
+def _pdf(t):
+    return INV_SQRT2PI * math.exp(-0.5 * t * t)
+
+
+@njit(cache=True)
+def _piece(sd, lo, hi):
+    """(E[1], E[t], E[t^2]) over lo < t < hi for t ~ N(0, sd^2) (lo, hi may be infinite)."""
+    al = lo / sd
+    be = hi / sd
+    pa = 0.0 if math.isinf(al) else _pdf(al)
+    pb = 0.0 if math.isinf(be) else _pdf(be)
+    m0 = 0.5 * (math.erf(be / SQRT2) - math.erf(al / SQRT2))
+    m1 = sd * (pa - pb)
+    la = 0.0 if math.isinf(al) else al * pa
+    lb = 0.0 if math.isinf(be) else be * pb
+    return m0, m1, sd * sd * (m0 + la - lb)
+
+
+@njit(cache=True)
+def _aff(f0, f1, g0, g1, m0, m1, m2):
+    """E[(f0 + f1 t)(g0 + g1 t)] on a piece with moments m0, m1, m2 of t."""
+    return f0 * g0 * m0 + (f0 * g1 + f1 * g0) * m1 + f1 * g1 * m2
+
+
+@njit(cache=True)
+def _pieces(mean, var, breaks):
+    """Piece edges in t = a - mean (sorted, with -inf, inf) and sample points inside each piece."""
+    sd = math.sqrt(var)
+    t = np.sort(breaks - mean)
+    edges = np.concatenate((np.array([-np.inf]), t, np.array([np.inf])))
+    n = edges.size - 1
+    p1 = np.empty(n)
+    p2 = np.empty(n)
+    for i in range(n):
+        lo, hi = edges[i], edges[i + 1]
+        step = max(sd, 1e-3 * (abs(mean) + 1.0))
+        if math.isinf(lo) and math.isinf(hi):
+            p1[i], p2[i] = 0.0, step
+        elif math.isinf(lo):
+            p1[i], p2[i] = hi - 2 * step, hi - step
+        elif math.isinf(hi):
+            p1[i], p2[i] = lo + step, lo + 2 * step
+        else:
+            p1[i], p2[i] = lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)
+    return edges, p1, p2, sd
 
 
 # ------------------------------------------------------------------ activations
 A_DZC, A_DXA = 0, 1
-F_ZZ, F_ZC, F_CC, F_ZM, F_CM, F_MM = 2, 3, 4, 5, 6, 7
-B_XX, B_XA, B_AA, B_XZ, B_AZ, B_ZZ, B_XX0, B_AX0, B_ZX0 = 8, 9, 10, 11, 12, 13, 14, 15, 16
-N_ACT_MOMENTS = 17
+F_DD, F_DQ, F_QQ, F_DT, F_QT = 2, 3, 4, 5, 6  # forward output z_l: d = z* - Zout, q = c - Zout, T = Zout
+B_DD, B_DQ, B_QQ, B_DT, B_QT = 7, 8, 9, 10, 11  # backward output z_{l-1}: d = x* - Zin, q = a - Zin, T = X
+N_ACT_MOMENTS = 12
 
 
 @njit(cache=True)
-def activation_moments(code, slope, nu, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out,
-                       gp, gm, h, order):
-    """Raw moments of one activation factor's prox under the SE joint law.
+def _act_given_xc(c, x, m, vz, zin, ma, va, p):
+    """Moments given X = x and c, exact over a ~ N(ma, va) (p = prox parameters)."""
+    code, slope, nu, nv_hat, gp, gm = p
+    out = np.zeros(N_ACT_MOMENTS)
+    brk = activation_breakpoints(code, slope, nu, nv_hat, c, gp, gm)
+    if va <= 0.0:
+        brk = np.empty(0)
+    edges, s1, s2, sd = _pieces(ma, va, brk)
+    for i in range(edges.size - 1):
+        if va > 0.0:
+            m0, m1, m2 = _piece(sd, edges[i], edges[i + 1])
+        else:
+            m0, m1, m2 = 1.0, 0.0, 0.0
+        if m0 == 0.0 and m2 == 0.0:
+            continue
+        xa, za, dxa, dzc = activation_prox(code, slope, nu, nv_hat, ma + s1[i], c, gp, gm)
+        xb, zb, _, _ = activation_prox(code, slope, nu, nv_hat, ma + s2[i], c, gp, gm)
+        x1 = (xb - xa) / (s2[i] - s1[i])
+        z1 = (zb - za) / (s2[i] - s1[i])
+        x0 = xa - x1 * s1[i]  # x*(ma + t) = x0 + x1 t on this piece
+        z0 = za - z1 * s1[i]
+        out[A_DZC] += dzc * m0
+        out[A_DXA] += dxa * m0
+        d0 = z0 - m
+        qc = c - m
+        out[F_DD] += _aff(d0, z1, d0, z1, m0, m1, m2) + vz * m0
+        out[F_DQ] += (d0 * m0 + z1 * m1) * qc + vz * m0
+        out[F_QQ] += (qc * qc + vz) * m0
+        out[F_DT] += (d0 * m0 + z1 * m1) * m - vz * m0
+        out[F_QT] += (qc * m - vz) * m0
+        e0 = x0 - zin
+        q0 = ma - zin
+        out[B_DD] += _aff(e0, x1, e0, x1, m0, m1, m2)
+        out[B_DQ] += _aff(e0, x1, q0, 1.0, m0, m1, m2)
+        out[B_QQ] += _aff(q0, 1.0, q0, 1.0, m0, m1, m2)
+        out[B_DT] += (e0 * m0 + x1 * m1) * x
+        out[B_QT] += (q0 * m0 + m1) * x
+    return out
+
+
+@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+def _act_c_integrand(u, args):
+    """Integrand over c = mc + sd_c u: pdf(u) times the exact a-expectation."""
+    mc, sdc, x, phi, gain, vz, zin, ma, va, p = args
+    c = mc + sdc * u
+    return _pdf(u) * _act_given_xc(c, x, phi + gain * (c - mc), vz, zin, ma, va, p)
+
+
+@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+def _act_x_integrand(u, args):
+    """Integrand over X = sd_x u: pdf(u) times the c- and a-expectations given X."""
+    sx, b, slope, nv_true, g, v_out, beta_in, v_in, tol, p = args
+    x = sx * u
+    zin = b + x
+    phi = zin if zin >= 0.0 else slope * zin
+    mc = g * phi
+    vc = g * g * nv_true + v_out
+    ma = zin + beta_in * x
+    if vc <= 1e-300:
+        return _pdf(u) * _act_given_xc(mc, x, phi, 0.0, zin, ma, v_in, p)
+    gain = g * nv_true / vc
+    sdc = math.sqrt(vc)
+    inner = adaptive(_act_c_integrand, (mc, sdc, x, phi, gain, nv_true - g * nv_true * gain, zin, ma, v_in, p),
+                     -TAIL, TAIL, np.array([-mc / sdc]), tol, N_ACT_MOMENTS)
+    return _pdf(u) * inner
+
+
+@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+def activation_moments(code, slope, nu, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol):
+    """Error moments of one activation factor's prox under the SE joint law.
 
     Truth: X ~ N(0, chi), Zin = b + X, Zout = pwl(Zin; slope) + N(0, nv_true).
     Messages: a = Zin + beta_in X + N(0, v_in),  c = (1 + beta_out) Zout + N(0, v_out)
     (for the measurement gm = inf, beta_out = v_out = 0 and c = y = Zout).
-    Returns E[...] of the products indexed by the module constants, with
-    m = E[Zout | X, c] and F_MM = E[Zout^2]; Zout is integrated out analytically.
+    Returns E[...] indexed by the module constants; Zout is integrated out given (X, c).
     """
-    gx, gw = _legendre(order)
-    out = np.zeros(N_ACT_MOMENTS)
-    xs, xw = gauss_nodes(0.0, chi, np.array([-b]), h, gx, gw)
-    g = 1.0 + beta_out
-    vc = g * g * nv_true + v_out
-    for i in range(xs.size):
-        x = xs[i]
-        zin = b + x
-        phi = zin if zin >= 0.0 else slope * zin
-        mc = g * phi
-        if vc > 1e-300:
-            gain = g * nv_true / vc
-            vz = nv_true - g * nv_true * gain
-        else:
-            gain = 0.0
-            vz = 0.0
-        ma = zin + beta_in * x
-        cs, cw = gauss_nodes(mc, vc, np.array([0.0]), h, gx, gw)
-        for jc in range(cs.size):
-            c = cs[jc]
-            m = phi + gain * (c - mc)
-            brk = activation_breakpoints(code, slope, nu, nv_hat, c, gp, gm)
-            as_, aw = gauss_nodes(ma, v_in, brk, h, gx, gw)
-            wxc = xw[i] * cw[jc]
-            for ja in range(as_.size):
-                a = as_[ja]
-                xh, zh, dxa, dzc = activation_prox(code, slope, nu, nv_hat, a, c, gp, gm)
-                w = wxc * aw[ja]
-                out[A_DZC] += w * dzc
-                out[A_DXA] += w * dxa
-                out[F_ZZ] += w * zh * zh
-                out[F_ZC] += w * zh * c
-                out[F_CC] += w * c * c
-                out[F_ZM] += w * zh * m
-                out[F_CM] += w * c * m
-                out[F_MM] += w * (m * m + vz)
-                out[B_XX] += w * xh * xh
-                out[B_XA] += w * xh * a
-                out[B_AA] += w * a * a
-                out[B_XZ] += w * xh * zin
-                out[B_AZ] += w * a * zin
-                out[B_ZZ] += w * zin * zin
-                out[B_XX0] += w * xh * x
-                out[B_AX0] += w * a * x
-                out[B_ZX0] += w * zin * x
-    return out
+    p = (code, slope, nu, nv_hat, gp, gm)
+    sx = math.sqrt(chi)
+    args = (sx, b, slope, nv_true, 1.0 + beta_out, v_out, beta_in, v_in, tol, p)
+    return adaptive(_act_x_integrand, args, -TAIL, TAIL, np.array([-b / sx]), tol, N_ACT_MOMENTS)
 
 
 # ----------------------------------------------------------------------- priors
-P_DZR, P_ZZ, P_ZR, P_RR, P_ZT, P_RT, P_TT = 0, 1, 2, 3, 4, 5, 6
-N_PRIOR_MOMENTS = 7
+P_DZR, P_DD, P_DQ, P_QQ, P_DT, P_QT = 0, 1, 2, 3, 4, 5  # d = zhat - Z0, q = r - Z0, T = Z0
+N_PRIOR_MOMENTS = 6
 GAUSSIAN_LAW, BG_LAW, LAPLACE_LAW = 0, 1, 2
 
 
 @njit(cache=True)
-def _prior_nodes(law, p1, p2, h, gx, gw):
-    """Nodes/weights of the input law (gaussian var=p1; BG rho=p1, var=p2; laplace scale=p1)."""
-    if law == GAUSSIAN_LAW:
-        return gauss_nodes(0.0, p1, np.empty(0), h, gx, gw)
-    if law == BG_LAW:
-        s, w = gauss_nodes(0.0, p2, np.array([0.0]), h, gx, gw)
-        return np.concatenate((np.array([0.0]), s)), np.concatenate((np.array([1.0 - p1]), p1 * w))
-    u, w = _composite(0.0, LAPLACE_TAIL, np.empty(0), h, gx, gw)
-    dens = 0.5 * np.exp(-u) * w
-    return np.concatenate((-p1 * u, p1 * u)), np.concatenate((dens, dens))
-
-
-@njit(cache=True)
-def prior_moments(law, p1, p2, pen_code, pen_par, beta, v, gam, h, order):
-    """Raw moments of the input prox: Z0 ~ law, r = (1 + beta) Z0 + N(0, v), zhat = prox(r; gam)."""
-    gx, gw = _legendre(order)
+def _prior_given_z(z, mr, v, pen_code, pen_par, gam):
+    """Moments given Z0 = z, exact over r ~ N(mr, v)."""
     out = np.zeros(N_PRIOR_MOMENTS)
-    zs, zw = _prior_nodes(law, p1, p2, h, gx, gw)
-    brk = prior_breakpoints(pen_code, pen_par, gam)
-    for i in range(zs.size):
-        z0 = zs[i]
-        rs, rw = gauss_nodes((1.0 + beta) * z0, v, brk, h, gx, gw)
-        for j in range(rs.size):
-            r = rs[j]
-            zh, d = prior_prox(pen_code, pen_par, r, gam)
-            w = zw[i] * rw[j]
-            out[P_DZR] += w * d
-            out[P_ZZ] += w * zh * zh
-            out[P_ZR] += w * zh * r
-            out[P_RR] += w * r * r
-            out[P_ZT] += w * zh * z0
-            out[P_RT] += w * r * z0
-            out[P_TT] += w * z0 * z0
+    edges, s1, s2, sd = _pieces(mr, v, prior_breakpoints(pen_code, pen_par, gam) if v > 0.0 else np.empty(0))
+    for i in range(edges.size - 1):
+        m0, m1, m2 = _piece(sd, edges[i], edges[i + 1]) if v > 0.0 else (1.0, 0.0, 0.0)
+        za, dz = prior_prox(pen_code, pen_par, mr + s1[i], gam)
+        zb, _ = prior_prox(pen_code, pen_par, mr + s2[i], gam)
+        z1 = (zb - za) / (s2[i] - s1[i])
+        d0 = za - z1 * s1[i] - z
+        q0 = mr - z
+        out[P_DZR] += dz * m0
+        out[P_DD] += _aff(d0, z1, d0, z1, m0, m1, m2)
+        out[P_DQ] += _aff(d0, z1, q0, 1.0, m0, m1, m2)
+        out[P_QQ] += _aff(q0, 1.0, q0, 1.0, m0, m1, m2)
+        out[P_DT] += (d0 * m0 + z1 * m1) * z
+        out[P_QT] += (q0 * m0 + m1) * z
     return out
+
+
+@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+def _prior_integrand(u, args):
+    """Integrand over the standardised input: density times the exact r-expectation."""
+    law, scale, beta, v, pen_code, pen_par, gam = args
+    z = scale * u
+    dens = _pdf(u) if law != LAPLACE_LAW else 0.5 * math.exp(-abs(u))
+    return dens * _prior_given_z(z, (1.0 + beta) * z, v, pen_code, pen_par, gam)
+
+
+@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+def prior_moments(law, p1, p2, pen_code, pen_par, beta, v, gam, tol):
+    """Error moments of the input prox: Z0 ~ law, r = (1 + beta) Z0 + N(0, v), zhat = prox(r; gam).
+
+    Laws: gaussian (var = p1), Bernoulli-Gaussian (rho = p1, var = p2: an atom at 0
+    plus rho N(0, var)), laplace (scale = p1)."""
+    if law == LAPLACE_LAW:
+        lim = LAPLACE_TAIL
+        args = (law, p1, beta, v, pen_code, pen_par, gam)
+    else:
+        lim = TAIL
+        args = (law, math.sqrt(p1 if law == GAUSSIAN_LAW else p2), beta, v, pen_code, pen_par, gam)
+    cont = adaptive(_prior_integrand, args, -lim, lim, np.array([0.0]), tol, N_PRIOR_MOMENTS)
+    if law == BG_LAW:
+        return p1 * cont + (1.0 - p1) * _prior_given_z(0.0, 0.0, v, pen_code, pen_par, gam)
+    return cont

@@ -29,7 +29,7 @@ from .spec import NetworkSpec
 from .spectra import resolve_spectrum
 from .truth import signal_moments
 
-DEFAULT_RULE = (1.0, 8)  # (largest piece in standard deviations, Gauss-Legendre order)
+DEFAULT_TOL = 1e-7  # relative tolerance of the adaptive quadrature at activations and the prior
 _PRIOR_LAWS = {"gaussian": sq.GAUSSIAN_LAW, "bernoulli_gaussian": sq.BG_LAW, "laplace": sq.LAPLACE_LAW}
 
 
@@ -38,19 +38,6 @@ def _extrinsic(alpha, dd, dq, qq, dT, qT):
     A = 1.0 / (1.0 - alpha)
     B = alpha / (1.0 - alpha)
     return dd, A * A * dd - 2 * A * B * dq + B * B * qq, A * dT - B * qT
-
-
-def _from_raw(alpha, zz, zc, cc, zt, ct, tt, xt=None, ctt=None, ttt=None):
-    """_extrinsic from raw moments of (zhat, r, Z): d = zhat - Z, q = r - Z, T = Z.
-
-    With (xt, ctt, ttt) = (E[zhat T], E[r T], E[Z T]) the overlap is taken with a
-    different T (the centred truth X = Z - b)."""
-    dd = zz - 2 * zt + tt
-    dq = zc - zt - ct + tt
-    qq = cc - 2 * ct + tt
-    if xt is None:
-        return _extrinsic(alpha, dd, dq, qq, zt - tt, ct - tt)
-    return _extrinsic(alpha, dd, dq, qq, xt - ttt, ctt - ttt)
 
 
 class _LinearSE:
@@ -122,16 +109,15 @@ def _check_alpha(alpha):
     return np.isfinite(alpha) and 0.0 < alpha < 1.0
 
 
-def state_evolution(spec: NetworkSpec, iterations: int, rule: tuple = DEFAULT_RULE) -> xr.Dataset:
+def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL) -> xr.Dataset:
     """The SE of MAP ML-VAMP on ``spec`` for ``iterations``: Dataset on (iteration, layer).
 
     Same variables as one network's trajectory (``mcsim.run_network``); iterations
     after an invalid divergence (alpha outside (0, 1)) are NaN and counted in
-    ``valid_iterations``.  ``rule`` = (piece width in sd, Gauss-Legendre order).
+    ``valid_iterations``.  ``tol`` is the relative tolerance of the quadrature.
     """
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise ValueError(f"iterations: must be a positive integer, got {iterations!r}")
-    h, order = rule
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
     out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)
@@ -158,7 +144,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, rule: tuple = DEFAULT_RU
             (tm, om) = minus[j + 1]
             beta_out, v_out = om / S[j + 1], tm - om**2 / S[j + 1]
         return sq.activation_moments(code, layer.slope, nu, layer.noise_var, b, chi[j], layer.noise_var,
-                                     op / chi[j], tp - op**2 / chi[j], beta_out, v_out, gp, gm, h, order)
+                                     op / chi[j], tp - op**2 / chi[j], beta_out, v_out, gp, gm, tol)
 
     def record(t, l, kind, res, gam, msg):
         alpha, tau, e2, eT = res
@@ -177,15 +163,13 @@ def state_evolution(spec: NetworkSpec, iterations: int, rule: tuple = DEFAULT_RU
             if l == 0:
                 tm, om = minus[0]
                 m = sq.prior_moments(_PRIOR_LAWS[prior_law], p1, p2, pen_code, pen_par, om / S[0],
-                                     tm - om**2 / S[0], gm, h, order)
-                res = (m[sq.P_DZR],) + _from_raw(m[sq.P_DZR], m[sq.P_ZZ], m[sq.P_ZR], m[sq.P_RR],
-                                                 m[sq.P_ZT], m[sq.P_RT], m[sq.P_TT])
+                                     tm - om**2 / S[0], gm, tol)
+                res = (m[sq.P_DZR],) + _extrinsic(m[sq.P_DZR], *m[sq.P_DD:])
             elif (j := l - 1) in linear:
                 res = linear[j].forward(plus[j], minus[l], gam_plus[j], gm)
             else:
                 m = act(j, gam_plus[j], gm)
-                res = (m[sq.A_DZC],) + _from_raw(m[sq.A_DZC], m[sq.F_ZZ], m[sq.F_ZC], m[sq.F_CC],
-                                                 m[sq.F_ZM], m[sq.F_CM], m[sq.F_MM])
+                res = (m[sq.A_DZC],) + _extrinsic(m[sq.A_DZC], *m[sq.F_DD:sq.F_QT + 1])
             if not (ok := _check_alpha(res[0])):
                 break
             gam_plus[l] = gm * (1 - res[0]) / res[0]
@@ -198,8 +182,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, rule: tuple = DEFAULT_RU
                 res = linear[j].backward(plus[j], msg_minus, gp, gm)
             else:
                 m = act(j, gp, gm)
-                res = (m[sq.A_DXA],) + _from_raw(m[sq.A_DXA], m[sq.B_XX], m[sq.B_XA], m[sq.B_AA], m[sq.B_XZ],
-                                                 m[sq.B_AZ], m[sq.B_ZZ], m[sq.B_XX0], m[sq.B_AX0], m[sq.B_ZX0])
+                res = (m[sq.A_DXA],) + _extrinsic(m[sq.A_DXA], *m[sq.B_DD:sq.B_QT + 1])
             if not (ok := _check_alpha(res[0])):
                 break
             gam_minus[j] = gp * (1 - res[0]) / res[0]
@@ -210,5 +193,5 @@ def state_evolution(spec: NetworkSpec, iterations: int, rule: tuple = DEFAULT_RU
             break
     ds = trajectory_dataset(out, spec)
     ds["valid_iterations"] = valid
-    ds.attrs["quadrature_rule"] = f"pieces <= {h} sd, Gauss-Legendre order {order}"
+    ds.attrs["quadrature_tol"] = tol
     return ds
