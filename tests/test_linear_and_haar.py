@@ -1,0 +1,76 @@
+"""The linear step against a dense solve (its naive twin), and the Haar sampler's law."""
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from kernels.linear import linear_backward, linear_forward
+from mcsim.ensembles import haar_orthogonal
+
+
+@pytest.mark.parametrize("n_in,n_out,nv", [(30, 50, 0.2), (50, 30, 0.0), (40, 40, 0.5)])
+def test_linear_step_matches_dense_joint_prox(n_in, n_out, nv):
+    """The SVD-basis formulas equal argmin |z - Wx - b|^2/(2nv) + gm/2|z - c|^2 + gp/2|x - a|^2."""
+    rng = np.random.default_rng(1)
+    U, V = haar_orthogonal(rng, n_out), haar_orthogonal(rng, n_in)
+    k = min(n_in, n_out)
+    sigma = rng.uniform(0.3, 2.0, k)
+    W = U[:, :k] @ np.diag(sigma) @ V[:, :k].T
+    a, c, b = rng.normal(size=n_in), rng.normal(size=n_out), 0.4
+    gp, gm = 1.3, 0.7
+    # dense solve of the quadratic; nv = 0 means z = W x + b exactly
+    if nv > 0:
+        H = np.block([[gp * np.eye(n_in) + W.T @ W / nv, -W.T / nv], [-W / nv, (1 / nv + gm) * np.eye(n_out)]])
+        rhs = np.concatenate([gp * a - W.T @ np.full(n_out, b) / nv, gm * c + np.full(n_out, b) / nv])
+        sol = np.linalg.solve(H, rhs)
+        x_ref, z_ref = sol[:n_in], sol[n_in:]
+    else:
+        x_ref = np.linalg.solve(gp * np.eye(n_in) + gm * W.T @ W, gp * a + gm * W.T @ (c - b))
+        z_ref = W @ x_ref + b
+    s_t, u_t = V.T @ a, U.T @ (c - b)
+    zhat, xhat, work_u, work_s = np.zeros(n_out), np.zeros(n_in), np.zeros(n_out), np.zeros(n_in)
+    alpha_p = linear_forward(U, sigma, b, nv, gp, gm, s_t, u_t, work_u, zhat)
+    alpha_m = linear_backward(V, sigma, nv, gp, gm, s_t, u_t, work_s, xhat)
+    np.testing.assert_allclose(zhat, z_ref, atol=1e-10)
+    np.testing.assert_allclose(xhat, x_ref, atol=1e-10)
+    # divergences: traces of the Jacobians d zhat / d c and d xhat / d a, by finite differences of the linear map
+    J_z = np.column_stack([linear_jac(U, V, sigma, b, nv, gp, gm, a, c, i, "c") for i in range(n_out)])
+    J_x = np.column_stack([linear_jac(U, V, sigma, b, nv, gp, gm, a, c, i, "a") for i in range(n_in)])
+    assert alpha_p == pytest.approx(np.trace(J_z) / n_out, abs=1e-8)
+    assert alpha_m == pytest.approx(np.trace(J_x) / n_in, abs=1e-8)
+
+
+def linear_jac(U, V, sigma, b, nv, gp, gm, a, c, i, which):
+    """Column i of the Jacobian of zhat (w.r.t. c) or xhat (w.r.t. a): the maps are affine."""
+    def out(a_, c_):
+        n_in, n_out = a_.size, c_.size
+        z, x = np.zeros(n_out), np.zeros(n_in)
+        s_t, u_t = V.T @ a_, U.T @ (c_ - b)
+        linear_forward(U, sigma, b, nv, gp, gm, s_t, u_t, np.zeros(n_out), z)
+        linear_backward(V, sigma, nv, gp, gm, s_t, u_t, np.zeros(n_in), x)
+        return z if which == "c" else x
+    e = np.zeros((c if which == "c" else a).size)
+    e[i] = 1.0
+    if which == "c":
+        return out(a, c + e) - out(a, c)
+    return out(a + e, c) - out(a, c)
+
+
+def test_haar_is_orthogonal():
+    rng = np.random.default_rng(2)
+    for n in (1, 7, 200):
+        Q = haar_orthogonal(rng, n)
+        np.testing.assert_allclose(Q.T @ Q, np.eye(n), atol=1e-12)
+
+
+def test_haar_first_entry_law():
+    """P(Q00 > 0) = 1/2 and n E[Q00^2] = 1 within CLT bounds (Bonferroni over 2 checks, alpha = 1e-3).
+
+    Q00^2 ~ Beta(1/2, (n-1)/2), so Var(n Q00^2) = 2 (n - 1) / (n + 2).  The sign fix is
+    what makes P(Q00 > 0) = 1/2: plain QR of numpy (Householder) biases the signs.
+    """
+    rng = np.random.default_rng(3)
+    n, draws = 6, 20000
+    q00 = np.array([haar_orthogonal(rng, n)[0, 0] for _ in range(draws)])
+    z = norm.isf(1e-3 / 4)
+    assert abs(np.mean(q00 > 0) - 0.5) <= z * 0.5 / np.sqrt(draws)
+    assert abs(np.mean(n * q00**2) - 1.0) <= z * np.sqrt(2 * (n - 1) / (n + 2) / draws)
