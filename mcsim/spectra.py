@@ -14,9 +14,15 @@ __all__ = ["SpectralLaw", "resolve_spectrum"]
 
 
 def _gauss_legendre_composite(a: float, b: float, pieces: int, order: int):
-    """Nodes and weights of a composite Gauss-Legendre rule on [a, b]."""
+    """Nodes and weights of a composite Gauss-Legendre rule on [a, b].
+
+    The pieces are graded geometrically towards a (edges a + (b - a) 2^-k, k <= 40):
+    the SE's integrands gp / (gp + kappa sigma^2) vary on the scale sqrt(gp / kappa)
+    near sigma = 0, which high-SNR layers make tiny.
+    """
     x, w = np.polynomial.legendre.leggauss(order)
-    edges = np.linspace(a, b, pieces + 1)
+    graded = a + (b - a) * 2.0 ** -np.arange(1, 41)
+    edges = np.unique(np.concatenate([np.linspace(a, b, pieces + 1), graded]))
     half = 0.5 * np.diff(edges)
     mid = 0.5 * (edges[1:] + edges[:-1])
     nodes = (mid[:, None] + half[:, None] * x[None, :]).ravel()
@@ -53,11 +59,11 @@ class SpectralLaw:
         return (1 - np.sqrt(c)) ** 2, (1 + np.sqrt(c)) ** 2
 
     def _mp_theta_rule(self, pieces, order):
-        """xi = (a+b)/2 - (b-a)/2 cos(theta): density sqrt((b-xi)(xi-a)) / (2 pi c xi) d xi."""
+        """xi = a + (b-a) sin^2(theta/2): density sqrt((b-xi)(xi-a)) / (2 pi c xi) d xi."""
         c = self.params["ratio"]
         a, b = self._mp_edges()
         theta, w = _gauss_legendre_composite(0.0, np.pi, pieces, order)
-        xi = 0.5 * (a + b) - 0.5 * (b - a) * np.cos(theta)
+        xi = a + (b - a) * np.sin(0.5 * theta) ** 2
         dens = (0.5 * (b - a)) ** 2 * np.sin(theta) ** 2 / (2 * np.pi * c * xi)
         return xi, w * dens
 
@@ -102,7 +108,7 @@ class SpectralLaw:
             cdf = np.concatenate([[0.0], np.cumsum(w.reshape(pieces, 4).sum(axis=1))])
             theta = np.interp(rng.uniform(size=k) * cdf[-1], cdf, np.linspace(0.0, np.pi, pieces + 1))
             a, b = self._mp_edges()
-            return self._mp_sigma(0.5 * (a + b) - 0.5 * (b - a) * np.cos(theta))
+            return self._mp_sigma(a + (b - a) * np.sin(0.5 * theta) ** 2)
         raise AssertionError(self.law)
 
     def mean_square(self) -> float:

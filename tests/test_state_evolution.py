@@ -1,0 +1,101 @@
+"""The state evolution: its quadrature, and its agreement with Monte Carlo.
+
+Tolerances for SE vs MC are derived in ``tests/se_check.py`` (CLT standard error,
+Bonferroni over all checked points, O(1/n) finite-n bias allowance).
+"""
+import numpy as np
+import pytest
+
+import mcsim
+from mcsim.spectra import resolve_spectrum
+
+from .conftest import CHAIN, TALK, lifted
+from .se_check import assert_se_agrees, se_gaps
+
+QUANTITIES = ("tau_plus", "tau_minus", "rp_mse", "rm_mse")
+EXACT_NETWORKS = {
+    "talk_relu": TALK,
+    "talk_lifted": lifted(),
+    "leaky": {**TALK, "layers": [TALK["layers"][0], {"kind": "leaky_relu", "slope": 0.2, "noise_var": 0.05},
+                                 TALK["layers"][4]]},
+    "laplace_l1": {**CHAIN, "input": {"dim": 200, "prior": {"law": "laplace", "scale": 0.7}}},
+    "bg_l1_relu_measure": {"input": {"dim": 100, "prior": {"law": "bernoulli_gaussian", "rho": 0.2, "var": 1.0},
+                                     "penalty": {"kind": "l1", "lam": 1.5}},
+                           "layers": [{"kind": "linear", "dim": 200, "spectrum": {"law": "log_uniform",
+                                                                                 "cond": 10, "max": 2.0},
+                                       "bias": 0.2},
+                                      {"kind": "relu", "noise_var": 0.05}]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXACT_NETWORKS))
+def test_quadrature_against_finer_rule(name):
+    """The SE at the default tolerance agrees with a 100x finer rule to 1e-6 relative."""
+    spec = mcsim.NetworkSpec.from_dict(EXACT_NETWORKS[name])
+    coarse = mcsim.state_evolution(spec, 4)
+    fine = mcsim.state_evolution(spec, 4, tol=mcsim.state_evolution.__defaults__[0] / 100)
+    assert int(coarse.valid_iterations) == 4
+    for v in QUANTITIES + ("alpha_plus", "alpha_minus", "rp_overlap", "rm_overlap"):
+        # overlaps are exactly 0 where no factor correlates errors with the truth: an absolute
+        # floor at round-off of the message errors they are bounded by (|overlap| <= sqrt(mse E[z0^2]))
+        floor = 1e-12 * float(np.abs(fine["rp_mse"]).max() + np.abs(fine["rm_mse"]).max())
+        np.testing.assert_allclose(coarse[v], fine[v], rtol=1e-6, atol=floor, err_msg=f"{name}: {v}")
+
+
+@pytest.mark.parametrize("law", [("uniform", {"low": 0.1, "high": 2.0}), ("marchenko_pastur", {"var": 1.0}),
+                                 ("log_uniform", {"cond": 100.0, "max": 3.0})])
+@pytest.mark.parametrize("shape", [(100, 100), (100, 250), (250, 100)])
+def test_spectral_quadrature_against_finer_rule(law, shape):
+    """E[gp / (gp + kappa sigma^2)] (the linear SE's kernel) at 64 pieces vs 512 pieces."""
+    spec = resolve_spectrum(law, *shape)
+    s, w = spec.quadrature()
+    sf, wf = spec.quadrature(pieces=512, order=8)
+    for gp, kappa in [(1.0, 1.0), (1e-3, 10.0), (0.05, 100.0)]:
+        assert w @ (gp / (gp + kappa * s**2)) == pytest.approx(wf @ (gp / (gp + kappa * sf**2)), rel=1e-9)
+
+
+def test_linear_chain_matches_monte_carlo():
+    """Deep linear chain (mixed spectra, rectangular, noise, bias): MC mean = SE at every (t, l)."""
+    spec = mcsim.NetworkSpec.from_dict(CHAIN)
+    ds = mcsim.simulate(spec, 200, 6, seed=11)
+    se = mcsim.state_evolution(spec, 6)
+    assert (ds.valid_iterations == 6).all()
+    assert_se_agrees(ds, se, QUANTITIES)
+
+
+def test_lipschitz_network_matches_monte_carlo():
+    """The talk's network with the convex lifted-relu penalty (a Lipschitz prox): MC = SE."""
+    spec = mcsim.NetworkSpec.from_dict(lifted())
+    ds = mcsim.simulate(spec, 150, 6, seed=12)
+    se = mcsim.state_evolution(spec, 6)
+    assert (ds.valid_iterations == 6).all()
+    assert_se_agrees(ds, se, QUANTITIES)
+
+
+def test_relu_map_exact_before_the_first_relu_message():
+    """Relu MAP: the SE is exact for every estimate computed before an extrinsic message
+    leaving a relu factor is used (t = 0: z_0, z_1 and z_2 forward); what follows is measured
+    in ``test_relu_map_gap`` and reported, not asserted."""
+    spec = mcsim.NetworkSpec.from_dict(TALK)
+    ds = mcsim.simulate(spec, 150, 2, seed=13)
+    se = mcsim.state_evolution(spec, 2)
+    assert_se_agrees(ds, se, ("tau_plus",), index={"iteration": [0], "layer": [0, 1, 2]})
+
+
+@pytest.mark.slow
+def test_relu_map_gap(capsys):
+    """Measure the relu MAP gap |MC - SE| / SE at two widths and report it (DESIGN.md 5)."""
+    iters = 8
+    lines = []
+    for scale, nets in [(0.5, 200), (2.0, 100)]:
+        spec = mcsim.NetworkSpec.from_dict(TALK).scaled(scale)
+        ds = mcsim.simulate(spec, nets, iters, seed=14)
+        se = mcsim.state_evolution(spec, iters)
+        assert (ds.valid_iterations == iters).all() and int(se.valid_iterations) == iters
+        z, rel = se_gaps(ds, se, ["tau_minus"])["tau_minus"]
+        lines.append(f"scale {scale} dims {spec.dims} networks {nets}: relative gap of tau_minus (MC/SE - 1)")
+        for t in range(iters):
+            lines.append(f"  t={t}: " + "  ".join(f"{r:+.3f} (z {zz:+.1f})"
+                                                 for r, zz in zip(rel.values[t], z.values[t])))
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
