@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["SpectralLaw", "resolve_spectrum"]
 
 
-def _gauss_legendre_composite(a: float, b: float, pieces: int, order: int):
+def _gauss_legendre_composite(a: float, b: float, pieces: int, order: int, graded: bool = True):
     """Nodes and weights of a composite Gauss-Legendre rule on [a, b].
 
     The pieces are graded geometrically towards a (edges a + (b - a) 2^-k, k <= 40):
@@ -21,8 +21,9 @@ def _gauss_legendre_composite(a: float, b: float, pieces: int, order: int):
     near sigma = 0, which high-SNR layers make tiny.
     """
     x, w = np.polynomial.legendre.leggauss(order)
-    graded = a + (b - a) * 2.0 ** -np.arange(1, 41)
-    edges = np.unique(np.concatenate([np.linspace(a, b, pieces + 1), graded]))
+    edges = np.linspace(a, b, pieces + 1)
+    if graded:
+        edges = np.unique(np.concatenate([edges, a + (b - a) * 2.0 ** -np.arange(1, 41)]))
     half = 0.5 * np.diff(edges)
     mid = 0.5 * (edges[1:] + edges[:-1])
     nodes = (mid[:, None] + half[:, None] * x[None, :]).ravel()
@@ -58,11 +59,11 @@ class SpectralLaw:
         c = self.params["ratio"]
         return (1 - np.sqrt(c)) ** 2, (1 + np.sqrt(c)) ** 2
 
-    def _mp_theta_rule(self, pieces, order):
+    def _mp_theta_rule(self, pieces, order, graded=True):
         """xi = a + (b-a) sin^2(theta/2): density sqrt((b-xi)(xi-a)) / (2 pi c xi) d xi."""
         c = self.params["ratio"]
         a, b = self._mp_edges()
-        theta, w = _gauss_legendre_composite(0.0, np.pi, pieces, order)
+        theta, w = _gauss_legendre_composite(0.0, np.pi, pieces, order, graded)
         xi = a + (b - a) * np.sin(0.5 * theta) ** 2
         dens = (0.5 * (b - a)) ** 2 * np.sin(theta) ** 2 / (2 * np.pi * c * xi)
         return xi, w * dens
@@ -104,7 +105,7 @@ class SpectralLaw:
         if self.law == "marchenko_pastur":
             # inverse CDF, exact at the edges of a fine theta grid, linear in theta between
             pieces = 4096
-            _, w = self._mp_theta_rule(pieces=pieces, order=4)
+            _, w = self._mp_theta_rule(pieces=pieces, order=4, graded=False)
             cdf = np.concatenate([[0.0], np.cumsum(w.reshape(pieces, 4).sum(axis=1))])
             theta = np.interp(rng.uniform(size=k) * cdf[-1], cdf, np.linspace(0.0, np.pi, pieces + 1))
             a, b = self._mp_edges()
