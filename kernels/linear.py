@@ -20,6 +20,13 @@ def _kappa(gm, nv):
 
 
 @njit(cache=True)
+def _shat(gp, kappa, sg, s_t, u_t):
+    """shat_i and its denominator gp + kappa sigma_i^2."""
+    den = gp + kappa * sg * sg
+    return (gp * s_t + kappa * sg * u_t) / den, den
+
+
+@njit(cache=True)
 def linear_forward(U, sigma, bias, nv, gp, gm, s_t, u_t, uhat, zhat):
     """zhat^+_l = U uhat + b from s~, u~; returns alpha^+ = <d zhat^+ / d r^-_l>.
 
@@ -32,8 +39,7 @@ def linear_forward(U, sigma, bias, nv, gp, gm, s_t, u_t, uhat, zhat):
     total = 0.0
     for i in range(k):
         sg = sigma[i]
-        den = gp + kappa * sg * sg
-        shat = (gp * s_t[i] + kappa * sg * u_t[i]) / den
+        shat, den = _shat(gp, kappa, sg, s_t[i], u_t[i])
         uhat[i] = (sg * shat + rho * u_t[i]) / (1.0 + rho)
         total += (kappa * sg * sg / den + rho) / (1.0 + rho)
     for i in range(k, m):
@@ -55,9 +61,7 @@ def linear_backward(V, sigma, nv, gp, gm, s_t, u_t, shat, zhat):
     n = s_t.size
     total = 0.0
     for i in range(k):
-        sg = sigma[i]
-        den = gp + kappa * sg * sg
-        shat[i] = (gp * s_t[i] + kappa * sg * u_t[i]) / den
+        shat[i], den = _shat(gp, kappa, sigma[i], s_t[i], u_t[i])
         total += gp / den
     for i in range(k, n):
         shat[i] = s_t[i]

@@ -112,6 +112,16 @@ def _aff(f0, f1, g0, g1, m0, m1, m2):
 
 
 @njit(cache=True)
+def _add_error_moments(out, k, d0, d1, q0, q1, T, m0, m1, m2):
+    """out[k:k+5] += E[dd, dq, qq, dT, qT] on a piece, for d = d0 + d1 t, q = q0 + q1 t, T fixed."""
+    out[k] += _aff(d0, d1, d0, d1, m0, m1, m2)
+    out[k + 1] += _aff(d0, d1, q0, q1, m0, m1, m2)
+    out[k + 2] += _aff(q0, q1, q0, q1, m0, m1, m2)
+    out[k + 3] += (d0 * m0 + d1 * m1) * T
+    out[k + 4] += (q0 * m0 + q1 * m1) * T
+
+
+@njit(cache=True)
 def _pieces(mean, var, breaks):
     """Piece edges in t = a - mean (sorted, with -inf, inf) and sample points inside each piece."""
     sd = math.sqrt(var)
@@ -165,20 +175,15 @@ def _act_given_xc(c, x, m, vz, zin, ma, va, p):
         z0 = za - z1 * s1[i]
         out[A_DZC] += dzc * m0
         out[A_DXA] += dxa * m0
-        d0 = z0 - m
-        qc = c - m
-        out[F_DD] += _aff(d0, z1, d0, z1, m0, m1, m2) + vz * m0
-        out[F_DQ] += (d0 * m0 + z1 * m1) * qc + vz * m0
-        out[F_QQ] += (qc * qc + vz) * m0
-        out[F_DT] += (d0 * m0 + z1 * m1) * m - vz * m0
-        out[F_QT] += (qc * m - vz) * m0
-        e0 = x0 - zin
-        q0 = ma - zin
-        out[B_DD] += _aff(e0, x1, e0, x1, m0, m1, m2)
-        out[B_DQ] += _aff(e0, x1, q0, 1.0, m0, m1, m2)
-        out[B_QQ] += _aff(q0, 1.0, q0, 1.0, m0, m1, m2)
-        out[B_DT] += (e0 * m0 + x1 * m1) * x
-        out[B_QT] += (q0 * m0 + m1) * x
+        # forward: d = z* - Zout, q = c - Zout, T = Zout, with Zout | (x, c) ~ N(m, vz)
+        _add_error_moments(out, F_DD, z0 - m, z1, c - m, 0.0, m, m0, m1, m2)
+        out[F_DD] += vz * m0
+        out[F_DQ] += vz * m0
+        out[F_QQ] += vz * m0
+        out[F_DT] -= vz * m0
+        out[F_QT] -= vz * m0
+        # backward: d = x* - Zin, q = a - Zin, T = X
+        _add_error_moments(out, B_DD, x0 - zin, x1, ma - zin, 1.0, x, m0, m1, m2)
     return out
 
 
@@ -240,14 +245,8 @@ def _prior_given_z(z, mr, v, pen_code, pen_par, gam):
         za, dz = prior_prox(pen_code, pen_par, mr + s1[i], gam)
         zb, _ = prior_prox(pen_code, pen_par, mr + s2[i], gam)
         z1 = (zb - za) / (s2[i] - s1[i])
-        d0 = za - z1 * s1[i] - z
-        q0 = mr - z
         out[P_DZR] += dz * m0
-        out[P_DD] += _aff(d0, z1, d0, z1, m0, m1, m2)
-        out[P_DQ] += _aff(d0, z1, q0, 1.0, m0, m1, m2)
-        out[P_QQ] += _aff(q0, 1.0, q0, 1.0, m0, m1, m2)
-        out[P_DT] += (d0 * m0 + z1 * m1) * z
-        out[P_QT] += (q0 * m0 + m1) * z
+        _add_error_moments(out, P_DD, za - z1 * s1[i] - z, z1, mr - z, 1.0, z, m0, m1, m2)
     return out
 
 
