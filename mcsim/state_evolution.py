@@ -33,11 +33,27 @@ DEFAULT_TOL = 1e-7  # relative tolerance of the adaptive quadrature at activatio
 _PRIOR_LAWS = {"gaussian": sq.GAUSSIAN_LAW, "bernoulli_gaussian": sq.BG_LAW, "laplace": sq.LAPLACE_LAW}
 
 
-def _extrinsic(alpha, dd, dq, qq, dT, qT):
-    """(tau, E[e^2], E[e T]) of e = (d - alpha q)/(1 - alpha) from the moments of d, q, T."""
+def _extrinsic(alpha, dd, dq, qq, dT, qT, beta, v):
+    """(alpha, tau, E[e^2], E[e T], alpha_stein) of e = (d - alpha q)/(1 - alpha).
+
+    The input error is q = beta T + w, w ~ N(0, v) independent of T; the Stein
+    divergence E[d w] / v = (E[dq] - beta E[dT]) / v is what keeps e uncorrelated
+    with w, which the SE assumes: it equals alpha when the prox is Lipschitz.
+    """
     A = 1.0 / (1.0 - alpha)
     B = alpha / (1.0 - alpha)
-    return dd, A * A * dd - 2 * A * B * dq + B * B * qq, A * dT - B * qT
+    stein = (dq - beta * dT) / v if v > 0 else np.nan
+    return alpha, dd, A * A * dd - 2 * A * B * dq + B * B * qq, A * dT - B * qT, stein
+
+
+def _split(msg, T2):
+    """(beta, v) of a message error e = beta T + N(0, v) with E[e^2], E[e T] = msg, E[T^2] = T2.
+
+    v below round-off of E[e^2] is 0 (e.g. the Gaussian prior's r^+_0 - z0 = -z0)."""
+    tau_e, o = msg
+    beta = o / T2
+    v = tau_e - beta * o
+    return beta, (v if v > 1e-12 * tau_e else 0.0)
 
 
 class _LinearSE:
@@ -57,9 +73,8 @@ class _LinearSE:
 
     def _setup(self, msg_plus, msg_minus, gp, gm):
         """Coefficients of q+ = V^T(r+ - z0), q- = U^T(r- - z0), xi, and shat - s0."""
-        (tp, op), (tm, om) = msg_plus, msg_minus
-        bp, bm = op / self.S_in, om / self.chi_out
-        self.var = np.array([self.S_in, tp - bp * op, self.nv, tm - bm * om])
+        (bp, vp), (bm, vm) = _split(msg_plus, self.S_in), _split(msg_minus, self.chi_out)
+        self.var = np.array([self.S_in, vp, self.nv, vm])
         sig = self.sig
         one, zero = np.ones_like(sig), np.zeros_like(sig)
         qp = np.hstack([bp * one, one, zero, zero])
@@ -87,9 +102,8 @@ class _LinearSE:
         fu = self.fu
         alpha = fu * (self.w @ ((kappa * sig[:, 0] ** 2 / den + rho) / (1 + rho))) + (1 - fu) * rho / (1 + rho)
         E = self._E
-        return (alpha,) + _extrinsic(alpha, E(fu, du, du, du_u, du_u), E(fu, du, qm, du_u, qm_u),
-                                     E(fu, qm, qm, qm_u, qm_u), E(fu, du, u0, du_u, xi_u),
-                                     E(fu, qm, u0, qm_u, xi_u))
+        return _extrinsic(alpha, E(fu, du, du, du_u, du_u), E(fu, du, qm, du_u, qm_u), E(fu, qm, qm, qm_u, qm_u),
+                          E(fu, du, u0, du_u, xi_u), E(fu, qm, u0, qm_u, xi_u), bm, self.var[3])
 
     def backward(self, msg_plus, msg_minus, gp, gm):
         """(alpha^-, tau^-, E[e^2], E[e z0]) of the backward output on z_{l-1}."""
@@ -100,9 +114,8 @@ class _LinearSE:
         fv = self.fv
         alpha = fv * (self.w @ (gp / den)) + (1 - fv)
         E = self._E
-        return (alpha,) + _extrinsic(alpha, E(fv, ds, ds, qp_u, qp_u), E(fv, ds, qp, qp_u, qp_u),
-                                     E(fv, qp, qp, qp_u, qp_u), E(fv, ds, s0, qp_u, s0_u),
-                                     E(fv, qp, s0, qp_u, s0_u))
+        return _extrinsic(alpha, E(fv, ds, ds, qp_u, qp_u), E(fv, ds, qp, qp_u, qp_u), E(fv, qp, qp, qp_u, qp_u),
+                          E(fv, ds, s0, qp_u, s0_u), E(fv, qp, s0, qp_u, s0_u), bp, self.var[1])
 
 
 def _check_alpha(alpha):
@@ -121,6 +134,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
     out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)
+    stein = np.full((2, iterations, L), np.nan)  # Stein divergences of the plus / minus outputs
     plus = [None] * L  # (tau_e, overlap) of r^+_l
     minus = [(S[l], 0.0) for l in range(L)]  # initial r^-_l = z0_l + N(0, S_l)
     gam_plus = np.zeros(L)
@@ -137,17 +151,14 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         b = spec.bias_of_variable(j)
         code, nu = ((activations.LIFTED_RELU, layer.penalty[1]["nu"]) if layer.penalty[0] == "lifted_relu"
                     else (activations.PWL, 0.0))
-        (tp, op) = plus[j]
-        if j == L - 1:
-            (tm, om), beta_out, v_out = (0.0, 0.0), 0.0, 0.0
-        else:
-            (tm, om) = minus[j + 1]
-            beta_out, v_out = om / S[j + 1], tm - om**2 / S[j + 1]
-        return sq.activation_moments(code, layer.slope, nu, layer.noise_var, b, chi[j], layer.noise_var,
-                                     op / chi[j], tp - op**2 / chi[j], beta_out, v_out, gp, gm, tol)
+        beta_out, v_out = (0.0, 0.0) if j == L - 1 else _split(minus[j + 1], S[j + 1])
+        beta_in, v_in = _split(plus[j], chi[j])
+        m = sq.activation_moments(code, layer.slope, nu, layer.noise_var, b, chi[j], layer.noise_var,
+                                  beta_in, v_in, beta_out, v_out, gp, gm, tol)
+        return m, (beta_in, v_in), (beta_out, v_out)
 
     def record(t, l, kind, res, gam, msg):
-        alpha, tau, e2, eT = res
+        alpha, tau, e2, eT, stein[int(kind == "minus"), t, l] = res
         row = {"plus": (mlvamp.TAU_PLUS, mlvamp.ALPHA_PLUS, mlvamp.GAMMA_PLUS, mlvamp.RP_MSE, mlvamp.RP_OVERLAP),
                "minus": (mlvamp.TAU_MINUS, mlvamp.ALPHA_MINUS, mlvamp.GAMMA_MINUS, mlvamp.RM_MSE,
                          mlvamp.RM_OVERLAP)}[kind]
@@ -161,15 +172,14 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         for l in range(L):  # forward
             gm = gam_minus[l]
             if l == 0:
-                tm, om = minus[0]
-                m = sq.prior_moments(_PRIOR_LAWS[prior_law], p1, p2, pen_code, pen_par, om / S[0],
-                                     tm - om**2 / S[0], gm, tol)
-                res = (m[sq.P_DZR],) + _extrinsic(m[sq.P_DZR], *m[sq.P_DD:])
+                beta, v = _split(minus[0], S[0])
+                m = sq.prior_moments(_PRIOR_LAWS[prior_law], p1, p2, pen_code, pen_par, beta, v, gm, tol)
+                res = _extrinsic(m[sq.P_DZR], *m[sq.P_DD:], beta, v)
             elif (j := l - 1) in linear:
                 res = linear[j].forward(plus[j], minus[l], gam_plus[j], gm)
             else:
-                m = act(j, gam_plus[j], gm)
-                res = (m[sq.A_DZC],) + _extrinsic(m[sq.A_DZC], *m[sq.F_DD:sq.F_QT + 1])
+                m, _, msg_out = act(j, gam_plus[j], gm)
+                res = _extrinsic(m[sq.A_DZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
             if not (ok := _check_alpha(res[0])):
                 break
             gam_plus[l] = gm * (1 - res[0]) / res[0]
@@ -181,17 +191,21 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
                 msg_minus = (0.0, 0.0) if j == L - 1 else minus[j + 1]
                 res = linear[j].backward(plus[j], msg_minus, gp, gm)
             else:
-                m = act(j, gp, gm)
-                res = (m[sq.A_DXA],) + _extrinsic(m[sq.A_DXA], *m[sq.B_DD:sq.B_QT + 1])
+                m, msg_in, _ = act(j, gp, gm)
+                res = _extrinsic(m[sq.A_DXA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
             if not (ok := _check_alpha(res[0])):
                 break
             gam_minus[j] = gp * (1 - res[0]) / res[0]
             record(t, j, "minus", res, gam_minus[j], minus)
         if not ok:
-            out[:, t, :] = np.nan
+            out[:, t, :] = stein[:, t, :] = np.nan
             valid = t
             break
     ds = trajectory_dataset(out, spec)
+    for k, kind in enumerate(("plus", "minus")):
+        ds[f"alpha_{kind}_stein"] = (("iteration", "layer"), stein[k], {
+            "long_name": f"Stein divergence E[d w]/v of the {kind} output (the SE assumes alpha_{kind} equals it)",
+            "units": "1"})
     ds["valid_iterations"] = valid
     ds.attrs["quadrature_tol"] = tol
     return ds
