@@ -12,7 +12,6 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 __all__ = ["SpecError", "NetworkSpec", "PRIOR_LAWS", "SPECTRUM_LAWS", "ACTIVATIONS"]
 
@@ -134,7 +133,7 @@ def _spectrum(d, where: str) -> tuple[str, dict]:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """z_0 i.i.d. from ``prior``; the estimator's penalty f_0 is ``penalty`` (None: matched)."""
+    """z_0 i.i.d. from ``prior``; the estimator's penalty f_0 is ``penalty`` (matched by default)."""
 
     dim: int
     prior: tuple[str, dict]
