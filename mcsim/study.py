@@ -3,7 +3,8 @@
 For every network of the study and every width scale, draws ``networks`` random
 networks, runs ML-VAMP, computes the SE, prints the gap of the Monte Carlo mean
 against the SE, and writes ``results/NAME/<network>.nc`` (xarray, netCDF4).
-This runner is serial; the parallel engine is a later issue.
+Networks run in joblib worker processes (``--n-jobs``); resume, verdicts and plots
+are a later issue.
 """
 from __future__ import annotations
 
@@ -37,10 +38,10 @@ def _load_study(name: str, quick: bool) -> dict:
     return study
 
 
-def run_scale(spec: NetworkSpec, scale: float, networks: int, iterations: int, seed) -> xr.Dataset:
+def run_scale(spec: NetworkSpec, scale: float, networks: int, iterations: int, seed, n_jobs: int = 1) -> xr.Dataset:
     """Monte Carlo and SE at one width scale, on (network, iteration, layer) and (iteration, layer)."""
     scaled = spec.scaled(scale)
-    mc = simulate(scaled, networks, iterations, seed)
+    mc = simulate(scaled, networks, iterations, seed, n_jobs=n_jobs)
     se = state_evolution(scaled, iterations)
     for name in ("tau_plus", "tau_minus", "rp_mse", "rm_mse", "alpha_plus", "alpha_minus"):
         mc[f"se_{name}"] = se[name]
@@ -66,6 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--networks", type=int, help="networks per width")
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--n-jobs", type=int, default=-1, help="joblib worker processes (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     args = parser.parse_args(argv)
     try:
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
         parts = []
         for s, scale in enumerate(study["scales"]):
             start = time.time()
-            ds = run_scale(spec, scale, networks, iterations, [seed, k, s])
+            ds = run_scale(spec, scale, networks, iterations, [seed, k, s], args.n_jobs)
             print(f"{name:12s} scale {scale:<4} dims {spec.scaled(scale).dims}  "
                   f"{networks / (time.time() - start):6.1f} networks/s  "
                   f"tau_minus gap at t={iterations - 1}: {gap_table(ds)}", flush=True)

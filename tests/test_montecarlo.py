@@ -34,3 +34,13 @@ def test_damping_keeps_the_fixed_point():
     assert int(plain.valid_iterations) == int(damped.valid_iterations) == 60
     assert not np.allclose(plain.tau_plus.isel(iteration=1), damped.tau_plus.isel(iteration=1))
     np.testing.assert_allclose(plain.tau_plus.isel(iteration=-1), damped.tau_plus.isel(iteration=-1), rtol=1e-6)
+
+
+def test_simulate_is_bitwise_identical_across_n_jobs():
+    spec = mcsim.NetworkSpec.from_dict(CHAIN).scaled(0.5)
+    serial = mcsim.simulate(spec, 7, 3, seed=9, n_jobs=1)
+    parallel = mcsim.simulate(spec, 7, 3, seed=9, n_jobs=2)
+    for v in serial.data_vars:
+        np.testing.assert_array_equal(serial[v].values, parallel[v].values)
+    one = mcsim.run_network(spec, 3, seed=np.random.SeedSequence(9).spawn(7)[4])
+    np.testing.assert_array_equal(one.tau_minus.values, serial.tau_minus.isel(network=4).values)
