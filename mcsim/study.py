@@ -22,6 +22,7 @@ from . import __version__
 from .montecarlo import simulate
 from .spec import NetworkSpec, SpecError
 from .state_evolution import state_evolution
+from .stats import mean_deviation, rate_fit, verdict
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 
@@ -60,6 +61,23 @@ def gap_table(ds: xr.Dataset, name: str = "tau_minus") -> str:
     return "  ".join(f"l{l}: {float(r):+.3f} (z {float(zz):+.1f})" for l, (r, zz) in enumerate(zip(rel, z)))
 
 
+def verdict_lines(result: xr.Dataset, name: str = "tau_minus") -> list[str]:
+    """Per layer, at the last iteration: the fitted decay rate of the RMS deviation from the
+    SE over the widths, and the verdict at the largest width (Bonferroni over the layers)."""
+    last = result.isel(iteration=-1)
+    lines = []
+    for l in range(result.sizes["layer"]):
+        devs = [mean_deviation(last[name].isel(scale=s, layer=l), float(last[f"se_{name}"].isel(scale=s, layer=l)))
+                for s in range(result.sizes["scale"])]
+        rate = "n/a (needs 3 widths)"
+        if len(devs) >= 3:
+            fit = rate_fit(result.width.isel(layer=l), [d.rms for d in devs])
+            rate = f"{fit.slope:+.2f} [{fit.low:+.2f}, {fit.high:+.2f}] (theory -0.5)"
+        lines.append(f"    z_{l}: RMS deviation slope in log n {rate}; largest width: "
+                     f"{verdict(devs[-1], checks=result.sizes['layer'])}")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mcsim.study", description=__doc__.splitlines()[0])
     parser.add_argument("study", help="a study in studies/ (e.g. scaling)")
@@ -94,6 +112,8 @@ def main(argv=None) -> int:
         result = xr.concat(parts, "scale")
         result = result.assign_coords(width=(("scale", "layer"), np.array(
             [spec.scaled(s).dims[: spec.depth] for s in study["scales"]])))
+        print(f"  {name}: {args.study} verdicts on tau_minus at t={iterations - 1}")
+        print("\n".join(verdict_lines(result)))
         result.attrs.update(study=args.study, network=name, spec=spec.to_json(), seed=str(seed),
                             mcsim_version=__version__, created=datetime.datetime.now().isoformat())
         path = out / f"{name}.nc"
