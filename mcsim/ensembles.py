@@ -39,7 +39,7 @@ class Network:
     """One random network with its truth, observation and ML-VAMP initialisation.
 
     ``U[j]``, ``V[j]``, ``sigma[j]`` are None for activation maps.  ``z0[l]`` for
-    l = 0..L (z0[L] without noise is not kept: y = z0[L]).  ``r_minus0[l]`` =
+    l = 0..L is the true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
     z0_l + N(0, tau_init_l), ``gam_minus0[l]`` = 1 / tau_init_l, tau_init_l = E[z0_l^2].
     """
 

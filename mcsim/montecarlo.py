@@ -10,7 +10,7 @@ from kernels import activations, mlvamp, priors
 
 from .dataset import trajectory_dataset
 from .ensembles import Network, draw_network
-from .spec import NetworkSpec
+from .spec import NetworkSpec, check_count
 
 _PRIOR_CODES = {"gaussian": (priors.GAUSSIAN, "var"), "l1": (priors.L1, "lam")}
 
@@ -62,8 +62,7 @@ def run_trajectory(net: Network, iterations: int, damping: float = 1.0) -> tuple
 
 
 def _check_run_args(iterations, damping):
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise ValueError(f"iterations: must be a positive integer, got {iterations!r}")
+    check_count(iterations, "iterations")
     if not 0.0 < damping <= 1.0:
         raise ValueError(f"damping: must be in (0, 1], got {damping!r}")
 
@@ -97,8 +96,7 @@ def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: in
     -1 = all cores).
     """
     _check_run_args(iterations, damping)
-    if isinstance(networks, bool) or not isinstance(networks, (int, np.integer)) or networks < 1:
-        raise ValueError(f"networks: must be a positive integer, got {networks!r}")
+    check_count(networks, "networks")
     children = np.random.SeedSequence(seed).spawn(networks)
     workers = joblib.effective_n_jobs(n_jobs)
     if workers == 1:

@@ -13,6 +13,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["SpecError", "NetworkSpec", "PRIOR_LAWS", "SPECTRUM_LAWS", "ACTIVATIONS"]
 
 
@@ -66,6 +68,13 @@ def _width(value, where: str) -> int:
     if value <= 0:
         _fail(where, f"must be a positive integer, got {value!r}")
     return value
+
+
+def check_count(value, where: str) -> int:
+    """A positive integer run argument (iterations, networks), else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _table(value, where: str) -> dict:

@@ -25,7 +25,7 @@ from kernels import activations, mlvamp, priors
 from kernels import se_quadrature as sq
 
 from .dataset import trajectory_dataset
-from .spec import NetworkSpec
+from .spec import NetworkSpec, check_count
 from .spectra import resolve_spectrum
 from .truth import signal_moments
 
@@ -129,8 +129,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     after an invalid divergence (alpha outside (0, 1)) are NaN and counted in
     ``valid_iterations``.  ``tol`` is the relative tolerance of the quadrature.
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise ValueError(f"iterations: must be a positive integer, got {iterations!r}")
+    check_count(iterations, "iterations")
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
     out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)

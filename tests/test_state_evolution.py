@@ -8,6 +8,7 @@ import pytest
 
 import mcsim
 from mcsim.spectra import resolve_spectrum
+from mcsim.state_evolution import DEFAULT_TOL
 
 from .conftest import CHAIN, TALK, lifted
 from .se_check import assert_se_agrees, se_gaps
@@ -33,7 +34,7 @@ def test_quadrature_against_finer_rule(name):
     """The SE at the default tolerance agrees with a 100x finer rule to 1e-6 relative."""
     spec = mcsim.NetworkSpec.from_dict(EXACT_NETWORKS[name])
     coarse = mcsim.state_evolution(spec, 4)
-    fine = mcsim.state_evolution(spec, 4, tol=mcsim.state_evolution.__defaults__[0] / 100)
+    fine = mcsim.state_evolution(spec, 4, tol=DEFAULT_TOL / 100)
     assert int(coarse.valid_iterations) == 4
     for v in QUANTITIES + ("alpha_plus", "alpha_minus", "rp_overlap", "rm_overlap"):
         # overlaps are exactly 0 where no factor correlates errors with the truth: an absolute
