@@ -73,21 +73,41 @@ def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0) 
     ``seed`` is anything ``numpy.random.default_rng`` accepts (int, SeedSequence).
     """
     _check_run_args(iterations, damping)
-    out, valid = _run_batch(spec, [seed], iterations, damping)
+    out, valid = _trajectories(spec, [seed], iterations, damping)
     ds = trajectory_dataset(out[0], spec)
     ds["valid_iterations"] = valid[0]
     return ds
 
 
-def _run_batch(spec: NetworkSpec, seeds: list, iterations: int, damping: float):
-    """Trajectories of the networks seeded by ``seeds``, with single-threaded BLAS
-    (so that results do not depend on where they run)."""
+def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping: float):
+    """Records and valid counts of the networks seeded by ``seeds``, with single-threaded
+    BLAS (so that results do not depend on where they run)."""
     with threadpool_limits(limits=1):
         runs = [run_trajectory(draw_network(spec, np.random.default_rng(s)), iterations, damping) for s in seeds]
     return np.stack([r[0] for r in runs]), np.array([r[1] for r in runs])
 
 
-def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: int = 1,
+def network_seeds(seed, start: int, stop: int) -> list[np.random.SeedSequence]:
+    """Children ``start .. stop-1`` of ``SeedSequence(seed)``: the same as
+    ``SeedSequence(seed).spawn(stop)[start:stop]``, without spawning the ones before."""
+    root = np.random.SeedSequence(seed)
+    return [np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (i,), pool_size=root.pool_size)
+            for i in range(start, stop)]
+
+
+def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int,
+                 damping: float = 1.0) -> xr.Dataset:
+    """Networks ``start .. stop-1`` of the family seeded by ``seed`` (network i uses
+    ``SeedSequence(seed).spawn(...)[i]``): Dataset on (network, iteration, layer)."""
+    _check_run_args(iterations, damping)
+    records, valid = _trajectories(spec, network_seeds(seed, start, stop), iterations, damping)
+    ds = trajectory_dataset(records, spec, ("network",), {"network": np.arange(start, stop)})
+    ds["valid_iterations"] = ("network", valid)
+    ds["valid_iterations"].attrs["long_name"] = "iterations before a divergence left (0, 1)"
+    return ds
+
+
+def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: int = -1,
              damping: float = 1.0) -> xr.Dataset:
     """Trajectories of ``networks`` independent random networks: Dataset on (network, iteration, layer).
 
@@ -97,17 +117,11 @@ def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: in
     """
     _check_run_args(iterations, damping)
     check_count(networks, "networks")
-    children = np.random.SeedSequence(seed).spawn(networks)
     workers = joblib.effective_n_jobs(n_jobs)
-    if workers == 1:
-        batches = [_run_batch(spec, children, iterations, damping)]
-    else:
-        chunks = np.array_split(np.arange(networks), min(networks, 4 * workers))
-        batches = joblib.Parallel(n_jobs=workers)(
-            joblib.delayed(_run_batch)(spec, [children[i] for i in chunk], iterations, damping)
-            for chunk in chunks if chunk.size)
-    ds = trajectory_dataset(np.concatenate([b[0] for b in batches]), spec, ("network",),
-                            {"network": np.arange(networks)})
-    ds["valid_iterations"] = ("network", np.concatenate([b[1] for b in batches]))
+    bounds = np.linspace(0, networks, min(networks, 4 * workers) + 1).astype(int)
+    parts = joblib.Parallel(n_jobs=workers)(
+        joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, damping)
+        for a, b in zip(bounds[:-1], bounds[1:]))
+    ds = xr.concat(parts, "network") if len(parts) > 1 else parts[0]
     ds.attrs["seed"] = str(seed)
     return ds

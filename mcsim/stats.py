@@ -29,6 +29,7 @@ class Deviation:
     p_value: float
     rms: float
     n: int
+    stderr: float  # standard error of the mean
 
 
 def mean_deviation(samples, prediction: float, confidence: float = 0.95) -> Deviation:
@@ -44,7 +45,7 @@ def mean_deviation(samples, prediction: float, confidence: float = 0.95) -> Devi
         p = 2 * stats.t.sf(abs(m) / se, x.size - 1)
     else:  # every sample deviates by exactly m
         p = 1.0 if m == 0 else 0.0
-    return Deviation(m, m - half, m + half, p, float(np.sqrt(np.mean(x**2))), x.size)
+    return Deviation(m, m - half, m + half, p, float(np.sqrt(np.mean(x**2))), x.size, se)
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,172 @@
-"""The study runner end to end on a tiny preset: files load with xarray alone."""
+"""The study engine end to end: files, round trip, resume after SIGKILL, CLI errors."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
 import xarray as xr
 
-from mcsim.study import main
+import mcsim
+from mcsim import study
+from mcsim.config import StudyConfig
+from mcsim.engine import assemble, family_seed, plan, run_shards
+from mcsim.report import statistics
+from mcsim.shards import write_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+VOLATILE = {"created", "command"}  # provenance attributes that differ between two runs
 
 
-def test_quick_study_writes_loadable_results(tmp_path, capsys):
-    assert main(["scaling", "--quick", "--networks", "3", "--iterations", "2", "--n-jobs", "1",
-                 "--out", str(tmp_path)]) == 0
+def _study_file(tmp_path, networks=6, scales=(0.5, 1.0), iterations=3, shard_size=2, name="tiny",
+                nets=(("chain", "chain.toml"),)):
+    text = (f'description = "test study"\niterations = {iterations}\nnetworks = {networks}\n'
+            f"scales = {list(scales)}\nseed = 7\nshard_size = {shard_size}\n")
+    for net, file in nets:
+        text += f'[[network]]\nname = "{net}"\nfile = "{ROOT / "studies" / "networks" / file}"\n'
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def _same_result(a: xr.Dataset, b: xr.Dataset):
+    xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())  # data, coords and their attributes
+    assert {k: v for k, v in a.attrs.items() if k not in VOLATILE} == \
+        {k: v for k, v in b.attrs.items() if k not in VOLATILE}
+
+
+def test_quick_scaling_study_writes_loadable_results(tmp_path, capsys):
+    assert study.main(["scaling", "--quick", "--networks", "3", "--iterations", "2", "--n-jobs", "1",
+                       "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "verdicts" in printed
+    assert "consistent with SE" in printed or "DEVIATES" in printed
+    folder = tmp_path / "scaling"
     for name in ("chain", "talk_lifted", "talk_relu"):
-        with xr.open_dataset(tmp_path / "scaling" / f"{name}.nc") as ds:
+        with xr.open_dataset(folder / f"{name}.nc") as ds:
             assert ds.tau_minus.dims == ("scale", "network", "iteration", "layer")
             assert ds.se_tau_minus.dims == ("scale", "iteration", "layer")
-            assert ds.attrs["network"] == name and "spec" in ds.attrs
-    assert not list((tmp_path / "scaling").glob("*.tmp"))
+            assert ds.width.dims == ("scale", "layer") and ds.signal_power.dims == ("scale", "layer")
+            assert ds.verdict_tau_minus.dims == ("iteration", "layer")
+            assert ds.attrs["network"] == name and ds.attrs["git_commit"] and ds.attrs["numba_version"]
+            assert mcsim.NetworkSpec.from_dict(__import__("json").loads(ds.attrs["spec"])).depth == ds.sizes["layer"]
+        if study.matplotlib_available():
+            assert (folder / f"{name}.png").stat().st_size > 10_000
+    assert (folder / "summary.txt").read_text().count("RMS slope") == 6
+    assert not list(folder.rglob("*.tmp"))
 
 
-def test_unknown_study_exits_2(tmp_path, capsys):
-    assert main(["nonesuch", "--out", str(tmp_path)]) == 2
-    assert "nonesuch" in capsys.readouterr().err
+def test_study_data_equal_simulate_and_state_evolution(tmp_path):
+    """The engine's shards are exactly mcsim.simulate and mcsim.state_evolution of the
+    scaled spec with the documented seed, whatever the sharding."""
+    config = StudyConfig.load(_study_file(tmp_path, networks=5, scales=(0.5,), shard_size=2))
+    result = assemble(config, "chain", run_shards(config, tmp_path / "shards", n_jobs=1, log=lambda _: None))
+    spec = config.specs["chain"].scaled(0.5)
+    mc = mcsim.simulate(spec, 5, 3, seed=family_seed(7, "chain", 0.5), n_jobs=1)
+    se = mcsim.state_evolution(spec, 3)
+    for var in ("tau_plus", "tau_minus", "gamma_minus", "rm_overlap"):
+        np.testing.assert_array_equal(result[var].isel(scale=0).values, mc[var].values)
+        np.testing.assert_array_equal(result[f"se_{var}"].isel(scale=0).values, se[var].values)
+
+
+def test_round_trip_keeps_every_variable_and_attribute(tmp_path):
+    config = StudyConfig.load(_study_file(tmp_path, networks=4, scales=(0.25, 0.5, 1.0)))
+    result = assemble(config, "chain", run_shards(config, tmp_path / "shards", n_jobs=1, log=lambda _: None))
+    result = result.merge(statistics(result))
+    result.attrs.update(mcsim.provenance.provenance([]))
+    write_atomic(result, tmp_path / "r.nc", compress=True)
+    with xr.open_dataset(tmp_path / "r.nc") as back:
+        xr.testing.assert_identical(result, back.load())
+
+
+def _shard_files(folder):
+    return sorted(p.name for p in folder.rglob("*.nc")) if folder.exists() else []
+
+
+def test_killed_study_resumes_to_the_same_file(tmp_path):
+    """SIGKILL the study after its first SE shard and again after its first Monte Carlo
+    shard, resume each time, and compare with an uninterrupted run (in this process)."""
+    config = _study_file(tmp_path, networks=8, scales=(1.0, 2.0), shard_size=2)
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    command = [sys.executable, "-m", "mcsim.study", "--config", str(config), "--n-jobs", "1", "--out", str(killed)]
+    shards = killed / "tiny" / "shards"
+    total = len(plan(StudyConfig.load(config)))
+    for kill_after in ("_se.nc", "_mc_"):
+        before = set(_shard_files(shards))
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not any(kill_after in f for f in set(_shard_files(shards)) - before):
+            assert proc.poll() is None and time.time() < deadline, "the study ended before it could be killed"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert len(before) < len(_shard_files(shards)) < total
+        assert not (killed / "tiny" / "chain.nc").exists()
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming:" in resumed.stdout
+    assert study.main(["--config", str(config), "--n-jobs", "1", "--out", str(whole)]) == 0
+    with xr.open_dataset(killed / "tiny" / "chain.nc") as a, xr.open_dataset(whole / "tiny" / "chain.nc") as b:
+        _same_result(a.load(), b.load())
+    assert not list(killed.rglob("*.tmp"))
+
+
+def test_corrupt_shard_is_recomputed(tmp_path, capsys):
+    config = _study_file(tmp_path, networks=4, scales=(0.5,))
+    out = ["--config", str(config), "--n-jobs", "1", "--out", str(tmp_path)]
+    assert study.main(out) == 0
+    with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
+        first = ds.load()
+    shard = next((tmp_path / "tiny" / "shards").rglob("*_mc_000002-000004.nc"))
+    shard.write_bytes(shard.read_bytes()[:200])  # truncated
+    assert study.main(out) == 0
+    assert "resuming: 2 of 3 shards" in capsys.readouterr().out
+    with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
+        _same_result(first, ds.load())
+
+
+def test_list_names_every_study(capsys):
+    assert study.main(["list"]) == 0
+    printed = capsys.readouterr().out
+    assert "scaling" in printed and "talk_relu" in printed
+
+
+def test_without_matplotlib_one_line_notice(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(study, "matplotlib_available", lambda: False)
+    assert study.main(["--config", str(_study_file(tmp_path, networks=2, scales=(0.5,))), "--n-jobs", "1",
+                       "--out", str(tmp_path)]) == 0
+    assert "no figures: matplotlib is not installed" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("*.png"))
+
+
+@pytest.mark.parametrize("args, field", [
+    (["nonesuch"], "nonesuch"),
+    ([], "give a study name"),
+    (["scaling", "--networks", "1"], "networks"),
+    (["scaling", "--iterations", "0"], "iterations"),
+    (["scaling", "--scales", "1,-2"], "scales"),
+    (["scaling", "--scales", "1,1"], "scales"),
+    (["--config", "nonexistent.toml"], "nonexistent.toml"),
+])
+def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, args, field):
+    assert study.main(args + ["--out", str(tmp_path)]) == 2
+    assert field in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("text, field", [
+    ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = 1\nsurprise = 1\n", "surprise"),
+    ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = 1\n", "network"),
+    ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = 1\n[[network]]\nname = 'a'\nfile = 'missing.toml'\n",
+     "missing.toml"),
+    ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = -1\n[[network]]\nname = 'a'\nfile = 'a.toml'\n", "seed"),
+    ("iterations = 2\nnetworks = [\n", "ill-formed"),
+])
+def test_bad_study_files_exit_2_naming_the_key(tmp_path, capsys, text, field):
+    (tmp_path / "a.toml").write_text((ROOT / "studies" / "networks" / "chain.toml").read_text())
+    (tmp_path / "bad.toml").write_text(text)
+    assert study.main(["--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "out")]) == 2
+    assert field in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,108 @@
+"""Study files: ``studies/NAME.toml`` read into a validated :class:`StudyConfig`.
+
+A study file holds ``iterations``, ``networks`` (per width), ``scales`` (width
+multipliers), ``seed``, optionally ``description`` and ``shard_size`` (networks per
+result shard, default 25), one
+``[[network]]`` table per network type (``name``, ``file`` relative to the study
+file) and a ``[quick]`` table overriding any of the scalar keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+from .spec import NetworkSpec, SpecError
+
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+_SCALARS = {"description", "iterations", "networks", "scales", "seed", "shard_size"}
+_KEYS = _SCALARS | {"network", "quick"}
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """One study: which networks, at which widths, how many, how long, which seed."""
+
+    name: str
+    source: Path
+    networks: int
+    iterations: int
+    scales: tuple[float, ...]
+    seed: int
+    specs: dict[str, NetworkSpec]  # network type -> spec at scale 1
+    description: str = ""
+    shard_size: int = 25
+
+    def __post_init__(self):
+        where = str(self.source)
+        if self.networks < 2 or isinstance(self.networks, bool) or not isinstance(self.networks, int):
+            raise SpecError(f"{where}: networks: must be an integer >= 2 (statistics need two), "
+                            f"got {self.networks!r}")
+        for key in ("iterations", "shard_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SpecError(f"{where}: {key}: must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise SpecError(f"{where}: seed: must be a non-negative integer, got {self.seed!r}")
+        if not self.scales or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0
+                                  for s in self.scales):
+            raise SpecError(f"{where}: scales: must be a non-empty list of positive numbers, got {self.scales!r}")
+        if len(set(self.scales)) != len(self.scales):
+            raise SpecError(f"{where}: scales: repeated value in {list(self.scales)}")
+        if not self.specs:
+            raise SpecError(f"{where}: network: a study needs at least one [[network]]")
+
+    @classmethod
+    def load(cls, path, quick: bool = False) -> "StudyConfig":
+        """Read and validate a study file; ``quick`` applies its ``[quick]`` table."""
+        path = Path(path)
+        try:
+            with path.open("rb") as f:
+                raw = tomllib.load(f)
+        except FileNotFoundError:
+            raise SpecError(f"{path}: no such study file") from None
+        except tomllib.TOMLDecodeError as err:
+            raise SpecError(f"{path}: ill-formed TOML: {err}") from None
+        unknown = set(raw) - _KEYS
+        if unknown:
+            raise SpecError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(_KEYS))})")
+        quick_table = raw.pop("quick", {})
+        if not isinstance(quick_table, dict) or set(quick_table) - _SCALARS:
+            raise SpecError(f"{path}: quick: must be a table of {', '.join(sorted(_SCALARS))}")
+        if quick:
+            raw.update(quick_table)
+        missing = {"iterations", "networks", "scales", "seed", "network"} - set(raw)
+        if missing:
+            raise SpecError(f"{path}: {sorted(missing)[0]}: missing")
+        specs = {}
+        for k, entry in enumerate(raw.pop("network")):
+            if not isinstance(entry, dict) or set(entry) != {"name", "file"}:
+                raise SpecError(f"{path}: network[{k}]: needs exactly the keys name and file")
+            if entry["name"] in specs:
+                raise SpecError(f"{path}: network[{k}].name: {entry['name']!r} appears twice")
+            try:
+                specs[entry["name"]] = NetworkSpec.from_toml(path.parent / entry["file"])
+            except SpecError as err:
+                raise SpecError(f"{path}: network[{k}] ({entry['file']}): {err}") from None
+        scales = raw.pop("scales")
+        scales = tuple(scales) if isinstance(scales, list) else (scales,)
+        return cls(name=path.stem, source=path, specs=specs, scales=scales, **raw)
+
+    def replace(self, **overrides) -> "StudyConfig":
+        """A copy with the non-None ``overrides`` applied (validated again)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "scales" in given:
+            given["scales"] = tuple(given["scales"])
+        return dataclasses.replace(self, **given)
+
+
+def study_file(name: str) -> Path:
+    """``studies/NAME.toml``, or SpecError listing the known studies."""
+    path = STUDIES / f"{name}.toml"
+    if not path.is_file():
+        raise SpecError(f"study {name!r}: no file {path} (known: {', '.join(known_studies())})")
+    return path
+
+
+def known_studies() -> list[str]:
+    return sorted(p.stem for p in STUDIES.glob("*.toml"))

@@ -1,0 +1,171 @@
+"""The study engine: split a study into shards, run the missing ones in parallel, assemble.
+
+A study's work is a list of :class:`Task` s, one per result shard: the SE of each
+network type at each width scale, and its Monte Carlo networks in ranges of
+``shard_size``.  Tasks are pure functions of their inputs and run in joblib worker
+processes; the parent writes each finished shard atomically, so an interrupted study
+loses only the shards in flight, and re-running it computes only what is missing.
+
+Seeds: Monte Carlo network i of network type ``name`` at scale s is drawn from child
+i of ``SeedSequence([seed, crc32(name), round(1e6 s)])``, so a result depends only on
+(seed, name, scale, i), not on ``n_jobs``, sharding, or which other scales and
+network types the study holds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import zlib
+from pathlib import Path
+
+import joblib
+import numpy as np
+import xarray as xr
+from threadpoolctl import threadpool_limits
+
+from . import __version__
+from .config import StudyConfig
+from .montecarlo import run_networks
+from .progress import Progress
+from .shards import load_shard, remove_stale_temporaries, shard_key, write_atomic
+from .spec import NetworkSpec
+from .state_evolution import state_evolution
+from .truth import signal_moments
+
+
+def family_seed(seed: int, name: str, scale: float) -> list[int]:
+    """Entropy of the SeedSequence of network type ``name`` at width scale ``scale``."""
+    return [int(seed), zlib.crc32(name.encode()), int(round(1e6 * scale))]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One shard of a study: the SE (``start`` None) or Monte Carlo networks ``start .. stop-1``."""
+
+    network: str
+    scale: float
+    spec: NetworkSpec = dataclasses.field(compare=False)  # at this scale; the other fields identify the task
+    iterations: int
+    seed: tuple[int, ...]
+    start: int | None = None
+    stop: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "se" if self.start is None else "mc"
+
+    @property
+    def key(self) -> str:
+        return shard_key(kind=self.kind, spec=self.spec.to_json(), iterations=self.iterations,
+                         seed=list(self.seed), start=self.start, stop=self.stop, mcsim=__version__)
+
+    @property
+    def filename(self) -> str:
+        what = "se" if self.kind == "se" else f"mc_{self.start:06d}-{self.stop:06d}"
+        return f"{self.network}/scale{self.scale:g}_{what}.nc"
+
+    @property
+    def cost(self) -> float:
+        """Estimated seconds, for the ETA only: dense QR Haar draws (n^3) and
+        matrix-vector products (n^2 per iteration) per network; ~0.1 s per SE
+        iteration and factor."""
+        if self.kind == "se":
+            return 0.1 * self.iterations * self.spec.depth
+        dims = self.spec.dims
+        cube = sum(dims[j] ** 3 + dims[j + 1] ** 3 for j, layer in enumerate(self.spec.layers)
+                   if layer.kind == "linear")
+        square = sum(dims[j] ** 2 + dims[j + 1] ** 2 for j, layer in enumerate(self.spec.layers)
+                     if layer.kind == "linear")
+        return (self.stop - self.start) * (3e-10 * cube + 5e-9 * self.iterations * square + 1e-3)
+
+    def run(self) -> xr.Dataset:
+        """Compute this shard (single-threaded BLAS), labelled with its key."""
+        with threadpool_limits(limits=1):
+            if self.kind == "se":
+                ds = state_evolution(self.spec, self.iterations)
+            else:
+                ds = run_networks(self.spec, list(self.seed), self.start, self.stop, self.iterations)
+        ds.attrs["shard_key"] = self.key
+        return ds
+
+
+def plan(config: StudyConfig) -> list[Task]:
+    """Every shard of the study: per network type and scale, the SE, then the networks
+    in ranges of ``shard_size``."""
+    tasks = []
+    for name, spec in config.specs.items():
+        for scale in config.scales:
+            common = dict(network=name, scale=scale, spec=spec.scaled(scale), iterations=config.iterations,
+                          seed=tuple(family_seed(config.seed, name, scale)))
+            tasks.append(Task(**common))
+            for start in range(0, config.networks, config.shard_size):
+                tasks.append(Task(**common, start=start, stop=min(start + config.shard_size, config.networks)))
+    return tasks
+
+
+def _run(task: Task) -> tuple[Task, xr.Dataset]:
+    return task, task.run()
+
+
+def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print) -> dict[Task, xr.Dataset]:
+    """Every shard of the study, reading finished ones from ``folder`` and computing
+    (and writing, atomically) the rest in ``n_jobs`` joblib worker processes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
+    tasks = plan(config)
+    shards = {t: ds for t in tasks if (ds := load_shard(folder / t.filename, t.key)) is not None}
+    pending = sorted((t for t in tasks if t not in shards), key=lambda t: (t.kind != "se", -t.cost))
+    if shards:
+        log(f"resuming: {len(shards)} of {len(tasks)} shards already in {folder}")
+    if not pending:
+        return shards
+    progress = Progress(sum(t.cost for t in pending), f"{config.name}: {len(pending)} shards")
+    workers = min(joblib.effective_n_jobs(n_jobs), len(pending))
+    start = time.monotonic()
+    try:
+        for task, ds in joblib.Parallel(n_jobs=workers, return_as="generator_unordered")(
+                joblib.delayed(_run)(t) for t in pending):
+            write_atomic(ds, folder / task.filename)
+            shards[task] = ds
+            progress.advance(task.cost)
+    finally:
+        progress.close()
+    wall = time.monotonic() - start
+    networks = sum(t.stop - t.start for t in pending if t.kind == "mc")
+    log(f"computed {len(pending)} shards ({networks} networks) in {wall:.0f} s with {workers} workers: "
+        f"{networks / wall:.1f} networks/s, SE included")
+    return shards
+
+
+def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> xr.Dataset:
+    """One network type's result on (scale, network, iteration, layer), with the SE as
+    ``se_*`` on (scale, iteration, layer) and the widths and signal powers on (scale, layer)."""
+    spec = config.specs[name]
+    per_scale = []
+    for scale in config.scales:
+        mine = sorted((t for t in shards if t.network == name and t.scale == scale),
+                      key=lambda t: -1 if t.start is None else t.start)
+        se, mc = shards[mine[0]], [shards[t] for t in mine[1:]]
+        ds = xr.concat(mc, "network") if len(mc) > 1 else mc[0]
+        ds = ds.drop_vars("width")
+        for var in se.data_vars:
+            ds[f"se_{var}"] = se[var].drop_vars("width", errors="ignore")
+            ds[f"se_{var}"].attrs = dict(se[var].attrs, long_name=f"SE prediction: {se[var].attrs.get('long_name', var)}")
+        ds.attrs = {}
+        per_scale.append(ds.expand_dims(scale=[scale]))
+    result = xr.concat(per_scale, "scale")
+    scaled = [spec.scaled(s) for s in config.scales]
+    result = result.assign_coords(width=(("scale", "layer"), np.array([s.dims[: spec.depth] for s in scaled])))
+    result["width"].attrs["long_name"] = "n_l, the width of variable z_l"
+    result["signal_power"] = (("scale", "layer"), np.array([signal_moments(s)[0][: spec.depth] for s in scaled]),
+                              {"long_name": "E[(z0_l)^2], the normaliser of the NMSE", "units": "signal^2"})
+    result["scale"].attrs["long_name"] = "width multiplier of the network spec"
+    result.attrs.update(
+        study=config.name, network=name, spec=spec.to_json(), seed=str(config.seed),
+        seed_entropy=json.dumps({f"{s:g}": family_seed(config.seed, name, s) for s in config.scales}),
+        seed_rule="network i at scale s: child i of numpy.random.SeedSequence(seed_entropy[s])",
+        networks=config.networks, iterations=config.iterations,
+        quadrature_tol=shards[next(t for t in shards if t.network == name and t.kind == "se")].attrs.get(
+            "quadrature_tol", float("nan")))
+    return result

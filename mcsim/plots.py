@@ -1,0 +1,75 @@
+"""Figures of a study's result (matplotlib, an optional extra: ``pip install mcsim[plot]``).
+
+Per network type, one PNG:
+- top row, one panel per variable z_l: NMSE_l = 10 log10(tau^-_l / E[(z0_l)^2]) in dB
+  against iteration, the empirical median and quartiles at each width, and the SE;
+- bottom row: the RMS deviation of tau^-_l from the SE at the last iteration against
+  the width n_l (log-log), with the least-squares line and its slope (theory -1/2).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+def matplotlib_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plot_network(result: xr.Dataset, path: Path, quantity: str = "tau_minus") -> None:
+    """Write the figure of one network type's result (with its statistics) to ``path``."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    L, S = result.sizes["layer"], result.sizes["scale"]
+    fig, axes = plt.subplots(2, L, figsize=(3.2 * L, 6.4), squeeze=False, constrained_layout=True)
+    colors = plt.cm.viridis(np.linspace(0, 0.85, S))
+    power = result.signal_power
+    nmse = 10 * np.log10(result[quantity] / power)
+    se_nmse = 10 * np.log10(result[f"se_{quantity}"] / power)
+    it = result.iteration.values
+    for l in range(L):
+        ax = axes[0, l]
+        for s in range(S):
+            q = nmse.isel(scale=s, layer=l).quantile([0.25, 0.5, 0.75], dim="network").values
+            label = f"n={int(result.width[s, l])}"
+            ax.fill_between(it, q[0], q[2], color=colors[s], alpha=0.25, lw=0)
+            ax.plot(it, q[1], color=colors[s], lw=1.5, label=f"{label} MC median")
+            ax.plot(it, se_nmse.isel(scale=s, layer=l), color=colors[s], lw=1.2, ls="--", marker=".")
+        ax.set_title(f"z_{l}")
+        ax.set_xlabel("iteration")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if l == 0:
+            ax.set_ylabel(f"NMSE of {quantity} (dB)")
+            ax.plot([], [], color="k", ls="--", marker=".", label="SE")
+            ax.legend(fontsize=7)
+        dev = result[f"deviation_{quantity}"].sel(statistic="rms").isel(iteration=-1, layer=l).values
+        width = result.width.isel(layer=l).values
+        ax = axes[1, l]
+        ax.loglog(width, dev, "o", color="C3")
+        rate = result[f"rate_{quantity}"].isel(iteration=-1, layer=l).sel(fit="slope").values
+        ok = np.isfinite(dev) & (dev > 0)
+        if np.isfinite(rate) and ok.sum() >= 2:
+            intercept = np.mean(np.log(dev[ok]) - rate * np.log(width[ok]))
+            ax.loglog(width, np.exp(intercept) * width ** rate, color="C3", label=f"slope {rate:+.2f}")
+            ax.loglog(width, np.exp(np.mean(np.log(dev[ok]) + 0.5 * np.log(width[ok]))) * width ** -0.5,
+                      color="gray", ls=":", label="slope -1/2")
+            ax.legend(fontsize=7)
+        ax.set_xlabel(f"width n_{l}")
+        ax.grid(alpha=0.3, which="both")
+        if l == 0:
+            ax.set_ylabel(f"RMS({quantity} - SE) at t={int(it[-1])}")
+    fig.suptitle(f"{result.attrs.get('study', '')} / {result.attrs.get('network', '')}: "
+                 "MC median, quartiles (bands) vs SE (dashed)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,122 @@
+"""Statistics of a study's result against its SE, and the verdict table printed and saved.
+
+For each compared quantity Q (``tau_plus``, ``tau_minus``), scale, iteration and layer
+(``mcsim.stats``): the mean deviation D = mean_i Q_i - SE with its 95% t interval and
+t-test p-value, and the RMS deviation; per iteration and layer, the log-log slope of
+the RMS deviation against the width of that layer over the scales (theory: -1/2);
+and the verdict at the largest width: "consistent" when p > ALPHA / K, Bonferroni
+over the K checks (quantities x iterations x layers) of the network type.
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .stats import mean_deviation, rate_fit
+
+COMPARED = ("tau_plus", "tau_minus")
+STATISTICS = ("mean", "low", "high", "p_value", "rms", "n", "stderr")
+FIT = ("slope", "low", "high")
+ALPHA = 0.01
+NO_PREDICTION, DEVIATES, CONSISTENT = -1, 0, 1
+
+
+def _deviations(result: xr.Dataset, q: str) -> np.ndarray:
+    """(statistic, scale, iteration, layer) array of mean_deviation fields (NaN without SE)."""
+    mc = result[q].transpose("scale", "network", "iteration", "layer").values
+    se = result[f"se_{q}"].transpose("scale", "iteration", "layer").values
+    out = np.full((len(STATISTICS),) + se.shape, np.nan)
+    for s, t, l in np.ndindex(se.shape):
+        samples = mc[s, :, t, l]
+        if np.isfinite(se[s, t, l]) and np.isfinite(samples).sum() >= 2:
+            d = mean_deviation(samples, se[s, t, l])
+            out[:, s, t, l] = [d.mean, d.low, d.high, d.p_value, d.rms, d.n, d.stderr]
+    return out
+
+
+def _rates(result: xr.Dataset, dev: np.ndarray) -> np.ndarray:
+    """(fit, iteration, layer) slopes of log RMS deviation against log width (NaN below 3 scales)."""
+    rms = dev[STATISTICS.index("rms")]
+    out = np.full((len(FIT),) + rms.shape[1:], np.nan)
+    widths = result.width.transpose("scale", "layer").values
+    for t, l in np.ndindex(rms.shape[1:]):
+        ok = np.isfinite(rms[:, t, l]) & (rms[:, t, l] > 0)
+        if ok.sum() >= 3:
+            fit = rate_fit(widths[ok, l], rms[ok, t, l])
+            out[:, t, l] = [fit.slope, fit.low, fit.high]
+    return out
+
+
+def statistics(result: xr.Dataset) -> xr.Dataset:
+    """``deviation_Q`` (statistic, scale, iteration, layer), ``rate_Q`` (fit, iteration, layer)
+    and ``verdict_Q`` (iteration, layer) for each compared quantity Q."""
+    devs = {q: _deviations(result, q) for q in COMPARED}
+    p_last = {q: devs[q][STATISTICS.index("p_value"), -1] for q in COMPARED}
+    checks = int(sum(np.isfinite(p).sum() for p in p_last.values()))
+    out = xr.Dataset(coords={"statistic": list(STATISTICS), "fit": list(FIT)})
+    for q in COMPARED:
+        out[f"deviation_{q}"] = (("statistic", "scale", "iteration", "layer"), devs[q], {
+            "long_name": f"mean_i {q}_i - SE: mean, 95% t interval (low, high), t-test p-value, "
+                         "RMS deviation, finite samples n, standard error of the mean"})
+        out[f"rate_{q}"] = (("fit", "iteration", "layer"), _rates(result, devs[q]), {
+            "long_name": f"slope of log RMS deviation of {q} against log width, with 95% interval (theory -1/2)"})
+        p = p_last[q]
+        verdict = np.where(~np.isfinite(p), NO_PREDICTION, np.where(p > ALPHA / max(checks, 1), CONSISTENT, DEVIATES))
+        out[f"verdict_{q}"] = (("iteration", "layer"), verdict.astype(np.int8), {
+            "long_name": f"{q} at the largest width: t-test of mean deviation = 0, Bonferroni over the checks",
+            "flag_values": np.array([NO_PREDICTION, DEVIATES, CONSISTENT], np.int8),
+            "flag_meanings": "no_prediction deviates consistent_with_SE",
+            "alpha": ALPHA, "checks": checks})
+    return out
+
+
+def _gap_cells(result: xr.Dataset, q: str, scale: int) -> np.ndarray:
+    """Relative gap mean/SE - 1 on (iteration, layer) at one scale."""
+    mean = result[f"deviation_{q}"].sel(statistic="mean").isel(scale=scale)
+    return (mean / result[f"se_{q}"].isel(scale=scale)).transpose("iteration", "layer").values
+
+
+def summary_line(result: xr.Dataset) -> str:
+    """One line: consistent everywhere, or where it deviates first."""
+    bad = [(t, l, q) for q in COMPARED for t, l in zip(*np.nonzero(result[f"verdict_{q}"].values == DEVIATES))]
+    checks = result[f"verdict_{COMPARED[0]}"].attrs["checks"]
+    if not bad:
+        return f"consistent with SE at all {checks} checks"
+    first = min(t for t, _, _ in bad)
+    layers = sorted({int(l) for t, l, _ in bad if t == first})
+    return (f"DEVIATES at {len(bad)} of {checks} checks, first at iteration {first} "
+            f"(z_{', z_'.join(map(str, layers))})")
+
+
+def verdict_table(result: xr.Dataset) -> str:
+    """The network type's verdicts as text: relative gaps mean/SE - 1 per iteration and
+    layer at the largest width (``*`` = deviates, ``-`` = no SE), the RMS slope at the
+    last iteration, and the last iteration's gaps at every width."""
+    S, T = result.sizes["scale"], result.sizes["iteration"]
+    widths = "-".join(str(int(w)) for w in result.width.isel(scale=-1).values)
+    lines = [f"{result.attrs['network']}: {summary_line(result)}",
+             f"  {result.sizes['network']} networks per width; largest width {widths} (scale "
+             f"{float(result.scale[-1]):g}); alpha {ALPHA} Bonferroni; * = deviates"]
+    for q in COMPARED:
+        gaps = _gap_cells(result, q, -1)
+        verdicts = result[f"verdict_{q}"].values
+        rate = result[f"rate_{q}"].isel(iteration=-1)
+        lines.append(f"  {q:<10}" + "".join(f"{'t=' + str(t):>9}" for t in range(T))
+                     + f"   RMS slope at t={T - 1} [95% CI]")
+        for l in range(result.sizes["layer"]):
+            cells = "".join(f"{'-':>9}" if verdicts[t, l] == NO_PREDICTION else
+                            f"{100 * gaps[t, l]:+7.1f}%{'*' if verdicts[t, l] == DEVIATES else ' '}"
+                            for t in range(T))
+            slope = rate.isel(layer=l).values
+            fit = "n/a (< 3 widths)" if not np.isfinite(slope[0]) else \
+                f"{slope[0]:+.2f} [{slope[1]:+.2f}, {slope[2]:+.2f}]"
+            lines.append(f"  z_{l:<8}" + cells + "   " + fit)
+    lines.append(f"  tau_minus gap at t={T - 1} by width:")
+    for s in range(S):
+        gaps = _gap_cells(result, "tau_minus", s)[-1]
+        dev = result["deviation_tau_minus"].isel(scale=s, iteration=-1)
+        z = dev.sel(statistic="mean") / dev.sel(statistic="stderr")
+        lines.append(f"    scale {float(result.scale[s]):<5g} "
+                     + "  ".join(f"z_{l}: {100 * g:+.1f}% (z {float(zz):+.1f})"
+                                 for l, (g, zz) in enumerate(zip(gaps, z.values))))
+    return "\n".join(lines)

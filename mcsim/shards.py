@@ -1,0 +1,61 @@
+"""Result shards: each written atomically, each labelled with the key of what it holds.
+
+A shard is a netCDF file holding one unit of work (the SE of a network type at one
+width, or a range of its Monte Carlo networks).  Its ``shard_key`` attribute is a
+SHA-256 of everything the content depends on, so a re-run reuses exactly the shards
+that still hold what it would compute, and recomputes the rest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import xarray as xr
+
+
+def shard_key(**inputs) -> str:
+    """SHA-256 of the JSON of ``inputs`` (sorted keys): equal inputs, equal key."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def write_atomic(ds: xr.Dataset, path: Path, compress: bool = False) -> None:
+    """Write ``ds`` to ``path`` so that ``path`` is either absent or complete: write a
+    temporary file beside it, flush it to disk, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars} if compress else None
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_shard(path: Path, key: str) -> xr.Dataset | None:
+    """The shard at ``path`` loaded in memory if it exists, is readable and holds ``key``;
+    otherwise None (the caller recomputes it)."""
+    if not path.is_file():
+        return None
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            if ds.attrs.get("shard_key") != key:
+                return None
+            return ds.load()
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files left in ``folder`` by processes of this host that no longer run."""
+    for tmp in folder.rglob(".*.tmp"):
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, PermissionError):
+            continue
