@@ -108,7 +108,7 @@ def verdict_table(result: xr.Dataset) -> str:
                             f"{100 * gaps[t, l]:+7.1f}%{'*' if verdicts[t, l] == DEVIATES else ' '}"
                             for t in range(T))
             slope = rate.isel(layer=l).values
-            fit = "n/a (< 3 widths)" if not np.isfinite(slope[0]) else \
+            fit = "n/a (needs 3 widths with an SE)" if not np.isfinite(slope[0]) else \
                 f"{slope[0]:+.2f} [{slope[1]:+.2f}, {slope[2]:+.2f}]"
             lines.append(f"  z_{l:<8}" + cells + "   " + fit)
     lines.append(f"  tau_minus gap at t={T - 1} by width:")
@@ -117,6 +117,6 @@ def verdict_table(result: xr.Dataset) -> str:
         dev = result["deviation_tau_minus"].isel(scale=s, iteration=-1)
         z = dev.sel(statistic="mean") / dev.sel(statistic="stderr")
         lines.append(f"    scale {float(result.scale[s]):<5g} "
-                     + "  ".join(f"z_{l}: {100 * g:+.1f}% (z {float(zz):+.1f})"
+                     + "  ".join(f"z_{l}: " + (f"{100 * g:+.1f}% (z {float(zz):+.1f})" if np.isfinite(g) else "no SE")
                                  for l, (g, zz) in enumerate(zip(gaps, z.values))))
     return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""Statistics and verdicts of a result (mcsim.report) on synthetic data, and the progress bar."""
+import io
+
+import numpy as np
+import xarray as xr
+
+from mcsim.progress import Progress
+from mcsim.report import CONSISTENT, DEVIATES, NO_PREDICTION, statistics, summary_line, verdict_table
+
+
+def _synthetic(bias=0.0, seed=0, networks=400):
+    """tau_plus = SE + N(0, (n/100)^-1/2); tau_minus the same plus ``bias`` at layer 1 from
+    iteration 1 on; no SE at iteration 2 of layer 0."""
+    rng = np.random.default_rng(seed)
+    widths = np.array([[100, 200], [400, 800], [1600, 3200]])
+    se = np.full((3, 3, 2), 0.5)
+    se[:, 2, 0] = np.nan
+    sd = (widths / 100.0) ** -0.5  # (scale, layer)
+    noise = lambda: rng.standard_normal((3, networks, 3, 2)) * sd[:, None, None, :]
+    shift = np.zeros((3, 2))
+    shift[1:, 1] = bias
+    dims = ("scale", "network", "iteration", "layer")
+    return xr.Dataset(
+        {"tau_plus": (dims, se[:, None] + noise()), "tau_minus": (dims, se[:, None] + shift + noise()),
+         "se_tau_plus": (("scale", "iteration", "layer"), se), "se_tau_minus": (("scale", "iteration", "layer"), se)},
+        coords={"scale": [1.0, 4.0, 16.0], "width": (("scale", "layer"), widths)},
+        attrs={"network": "synthetic"})
+
+
+def test_unbiased_is_consistent_and_rate_recovered():
+    result = _synthetic()
+    result = result.merge(statistics(result))
+    verdicts = result.verdict_tau_plus.values
+    assert verdicts[2, 0] == NO_PREDICTION and (np.delete(verdicts.ravel(), 4) == CONSISTENT).all()
+    assert result.verdict_tau_plus.attrs["checks"] == 10  # 2 quantities x 6 cells, minus 2 without SE
+    rate = result.rate_tau_plus.sel(iteration=0)
+    assert ((rate.sel(fit="low") < -0.5) & (rate.sel(fit="high") > -0.5)).all()
+    assert summary_line(result) == "consistent with SE at all 10 checks"
+
+
+def test_constant_bias_deviates_where_it_is():
+    """A bias of 0.05 at the largest width (noise sd 0.18, 400 networks: 5.6 standard errors)."""
+    result = _synthetic(bias=0.05)
+    result = result.merge(statistics(result))
+    v = result.verdict_tau_minus.values
+    assert (v[1:, 1] == DEVIATES).all() and v[0, 1] == CONSISTENT and v[0, 0] == CONSISTENT
+    assert summary_line(result).startswith("DEVIATES at 2 of 10 checks, first at iteration 1 (z_1)")
+    table = verdict_table(result)
+    assert table.count("%*") == 2 and "nan" not in table
+
+
+def test_progress_eta_and_lines():
+    now = [0.0]
+    out = io.StringIO()
+    bar = Progress(10.0, "run", stream=out, clock=lambda: now[0])
+    now[0] = 30.0
+    bar.advance(2.5)  # a quarter in 30 s: 90 s to go
+    assert "25%" in out.getvalue() and "ETA 1:30" in out.getvalue()
+    now[0] = 31.0
+    bar.advance(0.1)  # under 10% more and under 60 s later: no new line
+    assert out.getvalue().count("\n") == 1
+    now[0] = 120.0
+    bar.advance(7.4)
+    bar.close()
+    assert out.getvalue().count("\n") == 2 and "100%" in out.getvalue() and "2:00 elapsed" in out.getvalue()
