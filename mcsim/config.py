@@ -4,7 +4,8 @@ A study file holds ``iterations``, ``networks`` (per width), ``scales`` (width
 multipliers), ``seed``, optionally ``description`` and ``shard_size`` (networks per
 result shard, default 25), one
 ``[[network]]`` table per network type (``name``, ``file`` relative to the study
-file) and a ``[quick]`` table overriding any of the scalar keys.
+file) and a ``[quick]`` table overriding any of the scalar keys (its results go
+to ``NAME-quick``).
 """
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ class StudyConfig:
                 raise SpecError(f"{path}: network[{k}] ({entry['file']}): {err}") from None
         scales = raw.pop("scales")
         scales = tuple(scales) if isinstance(scales, list) else (scales,)
-        return cls(name=path.stem, source=path, specs=specs, scales=scales, **raw)
+        name = f"{path.stem}-quick" if quick else path.stem  # results of the two presets kept apart
+        return cls(name=name, source=path, specs=specs, scales=scales, **raw)
 
     def replace(self, **overrides) -> "StudyConfig":
         """A copy with the non-None ``overrides`` applied (validated again)."""

@@ -41,7 +41,7 @@ def plot_network(result: xr.Dataset, path: Path, quantity: str = "tau_minus") ->
         ax = axes[0, l]
         for s in range(S):
             q = nmse.isel(scale=s, layer=l).quantile([0.25, 0.5, 0.75], dim="network").values
-            label = f"n={int(result.width[s, l])}"
+            label = f"scale {float(result.scale[s]):g}"
             ax.fill_between(it, q[0], q[2], color=colors[s], alpha=0.25, lw=0)
             ax.plot(it, q[1], color=colors[s], lw=1.5, label=f"{label} MC median")
             ax.plot(it, se_nmse.isel(scale=s, layer=l), color=colors[s], lw=1.2, ls="--", marker=".")
@@ -66,6 +66,7 @@ def plot_network(result: xr.Dataset, path: Path, quantity: str = "tau_minus") ->
                       color="gray", ls=":", label="slope -1/2")
             ax.legend(fontsize=7)
         ax.set_xlabel(f"width n_{l}")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")
         if l == 0:
             ax.set_ylabel(f"RMS({quantity} - SE) at t={int(it[-1])}")

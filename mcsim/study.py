@@ -104,6 +104,9 @@ def main(argv=None) -> int:
         return 2
     try:
         run(config, args.out, args.n_jobs, argv)
+    except OSError as err:  # an unwritable or clashing output folder
+        print(f"error: {args.out}: cannot write results: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished shards are saved; run the same command again to resume", file=sys.stderr)
         return 130

@@ -43,7 +43,7 @@ def test_quick_scaling_study_writes_loadable_results(tmp_path, capsys):
                        "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "consistent with SE" in printed or "DEVIATES" in printed
-    folder = tmp_path / "scaling"
+    folder = tmp_path / "scaling-quick"
     for name in ("chain", "talk_lifted", "talk_relu"):
         with xr.open_dataset(folder / f"{name}.nc") as ds:
             assert ds.tau_minus.dims == ("scale", "network", "iteration", "layer")
@@ -170,3 +170,10 @@ def test_bad_study_files_exit_2_naming_the_key(tmp_path, capsys, text, field):
     assert study.main(["--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "out")]) == 2
     assert field in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_output_folder_that_is_a_file_exits_2(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    config = _study_file(tmp_path, networks=2, scales=(0.5,))
+    assert study.main(["--config", str(config), "--n-jobs", "1", "--out", str(tmp_path / "taken")]) == 2
+    assert "cannot write results" in capsys.readouterr().err
