@@ -2,7 +2,8 @@
 
 On a terminal the bar redraws in place; otherwise (a log file, a batch job) it
 prints a line at each further 10% or every 60 s, whichever comes first.  The ETA
-is elapsed time x remaining work / work done, with work in the caller's units.
+is elapsed time x remaining work / work done, with work in the caller's units,
+shown once 5% of the work is done.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Progress:
     """``Progress(total_work, label)``; call ``advance(work)`` as units finish, ``close()`` at the end."""
 
     WIDTH = 30
+    ETA_AFTER = 0.05  # the first units carry start-up costs (compilation): no ETA before 5% is done
 
     def __init__(self, total: float, label: str, stream=None, clock=time.monotonic):
         self.total = max(float(total), 1e-300)
@@ -35,7 +37,7 @@ class Progress:
     def line(self) -> str:
         frac = min(self.done / self.total, 1.0)
         elapsed = self.clock() - self.start
-        eta = _clock(elapsed * (1 - frac) / frac) if frac > 0 else "?"
+        eta = _clock(elapsed * (1 - frac) / frac) if frac >= self.ETA_AFTER else "?"
         bar = "#" * int(frac * self.WIDTH) + "." * (self.WIDTH - int(frac * self.WIDTH))
         return f"{self.label} [{bar}] {100 * frac:3.0f}%  {self.tasks} shards  {_clock(elapsed)} elapsed, ETA {eta}"
 
