@@ -50,23 +50,30 @@ def householder_build(gauss, n, out):
     out[n - 1] = 1.0 if gauss[n - 1] >= 0.0 else -1.0
 
 
+@njit(cache=True, fastmath=True)
+def _reflect(u, v):
+    """v <- (I - 2 u u^T) v.  Separate arrays, so both loops vectorise (fastmath lets the
+    dot product's sum be reordered: deterministic on one machine, not across CPUs)."""
+    d = 0.0
+    for i in range(u.size):
+        d += u[i] * v[i]
+    d *= 2.0
+    for i in range(u.size):
+        v[i] -= d * u[i]
+
+
 @njit(cache=True)
 def householder_apply(q, n, transpose, x, out):
-    """out = Q x (or Q^T x); ``out`` may be ``x``."""
-    if not transpose:
+    """out = Q x (or Q^T x), Q = H_0 ... H_{n-2} D; ``out`` may be ``x``."""
+    if transpose:
+        out[:] = x
+    else:
         for i in range(n):
             out[i] = q[i] * x[i]
-    elif out is not x:
-        out[:] = x
     for step in range(n - 1):
         k = step if transpose else n - 2 - step
         a = _reflector_start(n, k)
-        dot = 0.0
-        for i in range(n - k):
-            dot += q[a + i] * out[k + i]
-        dot *= 2.0
-        for i in range(n - k):
-            out[k + i] -= dot * q[a + i]
+        _reflect(q[a:a + n - k], out[k:])
     if transpose:
         for i in range(n):
             out[i] *= q[i]
@@ -74,7 +81,8 @@ def householder_apply(q, n, transpose, x, out):
 
 @njit(cache=True)
 def factor_apply(data, offset, n, code, transpose, x, out):
-    """out = Q x or Q^T x for the factor stored at ``data[offset:]`` in form ``code``."""
+    """out = Q x or Q^T x for the factor stored at ``data[offset:]`` in form ``code``
+    (``out`` must not be ``x``)."""
     if code == DENSE:
         M = data[offset:offset + n * n].reshape((n, n))
         if transpose:

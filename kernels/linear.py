@@ -5,8 +5,9 @@ With s~ = V^T r^+_{l-1}, u~ = U^T (r^-_l - b), kappa = gm / (1 + nv gm), rho = n
     shat_i = (gp s~_i + kappa sigma_i u~_i) / (gp + kappa sigma_i^2)
     uhat_i = (sigma_i shat_i + rho u~_i) / (1 + rho)
 
-sigma_i = 0 beyond k = min(n_l, n_{l-1}).  zhat^+_l = U uhat + b, zhat^-_{l-1} = V shat.
-For the measurement (gm = inf) kappa = 1/nv and u~ = U^T (y - b).
+sigma_i = 0 beyond k = min(n_l, n_{l-1}).  zhat^+_l = U uhat + b, zhat^-_{l-1} = V shat
+(the caller applies U and V, ``kernels.haar``).  For the measurement (gm = inf)
+kappa = 1/nv and u~ = U^T (y - b).
 """
 import numpy as np
 from numba import njit
@@ -27,8 +28,8 @@ def _shat(gp, kappa, sg, s_t, u_t):
 
 
 @njit(cache=True)
-def linear_forward(U, sigma, bias, nv, gp, gm, s_t, u_t, uhat, zhat):
-    """zhat^+_l = U uhat + b from s~, u~; returns alpha^+ = <d zhat^+ / d r^-_l>.
+def linear_forward(sigma, nv, gp, gm, s_t, u_t, uhat):
+    """uhat from s~, u~; returns alpha^+ = <d zhat^+ / d r^-_l> (U is orthogonal: = <d uhat / d u~>).
 
     d uhat_i / d u~_i = (kappa sigma_i^2 / (gp + kappa sigma_i^2) + rho) / (1 + rho).
     """
@@ -45,14 +46,12 @@ def linear_forward(U, sigma, bias, nv, gp, gm, s_t, u_t, uhat, zhat):
     for i in range(k, m):
         uhat[i] = rho * u_t[i] / (1.0 + rho)
     total += (m - k) * rho / (1.0 + rho)
-    zhat[:] = U @ uhat
-    zhat += bias
     return total / m
 
 
 @njit(cache=True)
-def linear_backward(V, sigma, nv, gp, gm, s_t, u_t, shat, zhat):
-    """zhat^-_{l-1} = V shat from s~, u~; returns alpha^- = <d zhat^- / d r^+_{l-1}>.
+def linear_backward(sigma, nv, gp, gm, s_t, u_t, shat):
+    """shat from s~, u~; returns alpha^- = <d zhat^- / d r^+_{l-1}> (= <d shat / d s~>).
 
     d shat_i / d s~_i = gp / (gp + kappa sigma_i^2) (1 beyond k).
     """
@@ -66,5 +65,4 @@ def linear_backward(V, sigma, nv, gp, gm, s_t, u_t, shat, zhat):
     for i in range(k, n):
         shat[i] = s_t[i]
     total += n - k
-    zhat[:] = V @ shat
     return total / n

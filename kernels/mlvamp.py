@@ -1,8 +1,10 @@
 """MAP ML-VAMP on one network (DESIGN.md 3), all iterations in one compiled call.
 
 Variables z_0..z_L live in flat vectors at offsets ``voff``; map l = j + 1 (array
-index j) takes z_j to z_{j+1}.  Linear maps keep U_j, V_j row-major in ``mats`` at
-``uoff[j]``, ``vofm[j]`` and their k_j singular values in ``sig[soff[j]:soff[j+1]]``.
+index j) takes z_j to z_{j+1}.  Linear maps keep their orthogonal factors U_j, V_j
+in ``mats`` at ``uoff[j]``, ``vofm[j]``, in the forms ``ucode[j]``, ``vcode[j]``
+(``kernels.haar``: dense or Householder), and their k_j singular values in
+``sig[soff[j]:soff[j+1]]``.  Buffers are allocated once, before the iterations.
 
 One iteration is a forward pass (prior, then maps 1..L-1 produce zhat^+_l) and a
 backward pass (maps L..1 produce zhat^-_{l-1}), each output followed by the
@@ -16,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from .activations import activation_prox_vector
+from .haar import factor_apply
 from .linear import linear_backward, linear_forward
 from .priors import prior_prox_vector
 
@@ -63,7 +66,13 @@ def _record(out, row_tau, row_alpha, row_gamma, row_mse, row_ovl, t, l, zhat, z0
 
 
 @njit(cache=True)
-def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, sig, soff,
+def _minus_bias(x, b, out):
+    for i in range(x.size):
+        out[i] = x[i] - b
+
+
+@njit(cache=True)
+def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucode, vcode, sig, soff,
                prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, iterations, damping, out):
     """Run ML-VAMP; fills ``out`` (N_RECORDS, iterations, L); returns the count of valid iterations.
 
@@ -81,13 +90,14 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, sig,
         nmax = max(nmax, voff[j + 1] - voff[j])
     u_t = np.zeros(nmax)
     work = np.zeros(nmax)
+    shifted = np.zeros(nmax)  # r^-_l - b
     # U^T (y - b) of the measurement, fixed
     jL = L - 1
     nL = voff[L + 1] - voff[L]
     y_t = np.zeros(nL)
     if kind[jL] == LINEAR:
-        UL = mats[uoff[jL]:uoff[jL] + nL * nL].reshape((nL, nL))
-        y_t[:] = UL.T @ (y - bias[jL])
+        _minus_bias(y, bias[jL], shifted[:nL])
+        factor_apply(mats, uoff[jL], nL, ucode[jL], True, shifted[:nL], y_t)
 
     for t in range(iterations):
         # ---------------------------------------------------------------- forward
@@ -102,12 +112,13 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, sig,
                 p0, p1 = voff[j], voff[j + 1]
                 n_in, n_out = p1 - p0, a1 - a0
                 if kind[j] == LINEAR:
-                    U = mats[uoff[j]:uoff[j] + n_out * n_out].reshape((n_out, n_out))
-                    V = mats[vofm[j]:vofm[j] + n_in * n_in].reshape((n_in, n_in))
-                    s_t[p0:p1] = V.T @ r_plus[p0:p1]
-                    u_t[:n_out] = U.T @ (rm - bias[j])
-                    alpha = linear_forward(U, sig[soff[j]:soff[j + 1]], bias[j], nv[j], gam_plus[j],
-                                           gam_minus[l], s_t[p0:p1], u_t[:n_out], work[:n_out], zh)
+                    factor_apply(mats, vofm[j], n_in, vcode[j], True, r_plus[p0:p1], s_t[p0:p1])
+                    _minus_bias(rm, bias[j], shifted[:n_out])
+                    factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[:n_out])
+                    alpha = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gam_minus[l],
+                                           s_t[p0:p1], u_t[:n_out], work[:n_out])
+                    factor_apply(mats, uoff[j], n_out, ucode[j], False, work[:n_out], zh)
+                    zh += bias[j]
                 else:
                     _, alpha = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[p0:p1], rm,
                                                       gam_plus[j], gam_minus[l], work[:n_out], zh)
@@ -126,16 +137,16 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, sig,
             zh = zhat[p0:p1]
             gm = np.inf if j == L - 1 else gam_minus[j + 1]
             c = y if j == L - 1 else r_minus[q0:q1]
-            if kind[j] == LINEAR:
-                V = mats[vofm[j]:vofm[j] + n_in * n_in].reshape((n_in, n_in))
+            if kind[j] == LINEAR:  # s~ = V^T r^+ is the forward pass's, except for the measurement
                 if j == L - 1:
-                    s_t[p0:p1] = V.T @ rp
+                    factor_apply(mats, vofm[j], n_in, vcode[j], True, rp, s_t[p0:p1])
                     u_t[:n_out] = y_t
                 else:
-                    U = mats[uoff[j]:uoff[j] + n_out * n_out].reshape((n_out, n_out))
-                    u_t[:n_out] = U.T @ (c - bias[j])
-                alpha = linear_backward(V, sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gm,
-                                        s_t[p0:p1], u_t[:n_out], work[:n_in], zh)
+                    _minus_bias(c, bias[j], shifted[:n_out])
+                    factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[:n_out])
+                alpha = linear_backward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gm,
+                                        s_t[p0:p1], u_t[:n_out], work[:n_in])
+                factor_apply(mats, vofm[j], n_in, vcode[j], False, work[:n_in], zh)
             else:
                 alpha, _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], rp, c,
                                                   gam_plus[j], gm, zh, work[:n_out])

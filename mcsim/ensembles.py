@@ -1,12 +1,19 @@
 """Random networks: Haar-orthogonal factors, i.i.d. singular values, the true forward pass.
 
 All randomness comes from the ``numpy.random.Generator`` passed in; W is never formed.
+Orthogonal factors are drawn either densely (QR of a Gaussian matrix with the sign
+fix, O(n^3)) or as Householder reflectors (Stewart 1980, O(n^2), ``kernels.haar``):
+the same Haar law.  ``haar="auto"`` uses reflectors from width
+``HOUSEHOLDER_MIN_WIDTH`` on (where they are also faster to apply, measured by
+``benchmarks/haar.py``); ``"dense"`` or ``"householder"`` force one form.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from kernels import haar
 
 from .spec import NetworkSpec
 from .spectra import resolve_spectrum
@@ -17,6 +24,48 @@ def haar_orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     """An n x n Haar-distributed orthogonal matrix: Q of G = QR, columns times sign(diag R)."""
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
     return q * np.sign(np.diag(r))[None, :]
+
+
+HAAR_METHODS = ("auto", "dense", "householder")
+HOUSEHOLDER_MIN_WIDTH = 16
+
+
+def check_haar_method(method: str) -> str:
+    if method not in HAAR_METHODS:
+        raise ValueError(f"haar: must be one of {', '.join(HAAR_METHODS)}, got {method!r}")
+    return method
+
+
+@dataclass(frozen=True)
+class OrthogonalFactor:
+    """A Haar-orthogonal n x n matrix Q stored flat in the form ``code`` (``kernels.haar``)."""
+
+    n: int
+    code: int
+    data: np.ndarray
+
+    def apply(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """Q x (or Q^T x)."""
+        out = np.empty(self.n)
+        haar.factor_apply(self.data, 0, self.n, self.code, transpose, np.ascontiguousarray(x, float), out)
+        return out
+
+    def matrix(self) -> np.ndarray:
+        """Q as a dense array."""
+        if self.code == haar.DENSE:
+            return self.data.reshape(self.n, self.n)
+        return haar.householder_dense(self.data, self.n)
+
+
+def haar_factor(rng: np.random.Generator, n: int, method: str = "auto") -> OrthogonalFactor:
+    """A Haar-orthogonal n x n factor, dense or as Householder reflectors (module docstring)."""
+    check_haar_method(method)
+    if method == "dense" or (method == "auto" and n < HOUSEHOLDER_MIN_WIDTH):
+        return OrthogonalFactor(n, haar.DENSE, haar_orthogonal(rng, n).ravel())
+    gauss = rng.standard_normal(haar.householder_size(n))
+    data = np.empty_like(gauss)
+    haar.householder_build(gauss, n, data)
+    return OrthogonalFactor(n, haar.HOUSEHOLDER, data)
 
 
 def sample_prior(rng: np.random.Generator, prior: tuple[str, dict], n: int) -> np.ndarray:
@@ -38,7 +87,7 @@ def pwl(x: np.ndarray, slope: float) -> np.ndarray:
 class Network:
     """One random network with its truth, observation and ML-VAMP initialisation.
 
-    ``U[j]``, ``V[j]``, ``sigma[j]`` are None for activation maps.  ``z0[l]`` for
+    ``U[j]``, ``V[j]`` (:class:`OrthogonalFactor`), ``sigma[j]`` are None for activation maps.  ``z0[l]`` for
     l = 0..L is the true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
     z0_l + N(0, tau_init_l), ``gam_minus0[l]`` = 1 / tau_init_l, tau_init_l = E[z0_l^2].
     """
@@ -56,7 +105,7 @@ class Network:
         return self.z0[-1]
 
 
-def draw_network(spec: NetworkSpec, rng: np.random.Generator) -> Network:
+def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto") -> Network:
     """Draw factors, the truth z0_0..z0_L and the initial messages, in that order."""
     dims = spec.dims
     U, V, sigma = [], [], []
@@ -65,8 +114,8 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator) -> Network:
             n_in, n_out = dims[j], dims[j + 1]
             law = resolve_spectrum(layer.spectrum, n_in, n_out)
             sigma.append(law.sample(rng, min(n_in, n_out)))
-            U.append(haar_orthogonal(rng, n_out))
-            V.append(haar_orthogonal(rng, n_in))
+            U.append(haar_factor(rng, n_out, haar))
+            V.append(haar_factor(rng, n_in, haar))
         else:
             sigma.append(None), U.append(None), V.append(None)
     z = [sample_prior(rng, spec.input.prior, dims[0])]
@@ -74,8 +123,8 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator) -> Network:
         if layer.kind == "linear":
             k = sigma[j].size
             u = np.zeros(dims[j + 1])
-            u[:k] = sigma[j] * (V[j].T @ z[-1])[:k]
-            nxt = U[j] @ u + layer.bias
+            u[:k] = sigma[j] * V[j].apply(z[-1], transpose=True)[:k]
+            nxt = U[j].apply(u) + layer.bias
         else:
             nxt = pwl(z[-1], layer.slope)
         z.append(nxt + rng.normal(0.0, np.sqrt(layer.noise_var), dims[j + 1]) if layer.noise_var > 0 else nxt)

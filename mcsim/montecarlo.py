@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_limits
 from kernels import activations, mlvamp, priors
 
 from .dataset import trajectory_dataset
-from .ensembles import Network, draw_network
+from .ensembles import Network, check_haar_method, draw_network
 from .spec import NetworkSpec, check_count
 
 _PRIOR_CODES = {"gaussian": (priors.GAUSSIAN, "var"), "l1": (priors.L1, "lam")}
@@ -25,6 +25,7 @@ def _packed(net: Network):
     act_code = np.zeros(L, np.int64)
     slope, nu, nv, bias = (np.zeros(L) for _ in range(4))
     mats, uoff, vofm, sig = [], np.zeros(L, np.int64), np.zeros(L, np.int64), []
+    ucode, vcode = np.zeros(L, np.int64), np.zeros(L, np.int64)
     soff = np.zeros(L + 1, np.int64)
     pos = 0
     for j, layer in enumerate(spec.layers):
@@ -32,9 +33,11 @@ def _packed(net: Network):
         if layer.kind == "linear":
             kind[j] = mlvamp.LINEAR
             bias[j] = layer.bias
-            uoff[j], vofm[j] = pos, pos + net.U[j].size
-            pos += net.U[j].size + net.V[j].size
-            mats += [net.U[j].ravel(), net.V[j].ravel()]
+            U, V = net.U[j], net.V[j]
+            uoff[j], vofm[j] = pos, pos + U.data.size
+            ucode[j], vcode[j] = U.code, V.code
+            pos += U.data.size + V.data.size
+            mats += [U.data, V.data]
             sig.append(net.sigma[j])
         else:
             kind[j] = mlvamp.ACTIVATION
@@ -47,7 +50,7 @@ def _packed(net: Network):
     prior_code, key = _PRIOR_CODES[spec.input.penalty[0]]
     bvar = np.array([spec.bias_of_variable(l) for l in range(L)])
     return (voff, kind, act_code, slope, nu, nv, bias,
-            np.concatenate(mats) if mats else np.zeros(0), uoff, vofm,
+            np.concatenate(mats) if mats else np.zeros(0), uoff, vofm, ucode, vcode,
             np.concatenate(sig) if sig else np.zeros(0), soff,
             prior_code, float(spec.input.penalty[1][key]), net.y,
             np.concatenate(net.z0[:L]), bvar,
@@ -61,29 +64,32 @@ def run_trajectory(net: Network, iterations: int, damping: float = 1.0) -> tuple
     return out, valid
 
 
-def _check_run_args(iterations, damping):
+def _check_run_args(iterations, damping, haar="auto"):
     check_count(iterations, "iterations")
+    check_haar_method(haar)
     if not 0.0 < damping <= 1.0:
         raise ValueError(f"damping: must be in (0, 1], got {damping!r}")
 
 
-def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0) -> xr.Dataset:
+def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0, haar: str = "auto") -> xr.Dataset:
     """One random network's trajectory: Dataset on (iteration, layer).
 
-    ``seed`` is anything ``numpy.random.default_rng`` accepts (int, SeedSequence).
+    ``seed`` is anything ``numpy.random.default_rng`` accepts (int, SeedSequence);
+    ``haar`` the form of the orthogonal factors (``mcsim.ensembles``).
     """
-    _check_run_args(iterations, damping)
-    out, valid = _trajectories(spec, [seed], iterations, damping)
+    _check_run_args(iterations, damping, haar)
+    out, valid = _trajectories(spec, [seed], iterations, damping, haar)
     ds = trajectory_dataset(out[0], spec)
     ds["valid_iterations"] = valid[0]
     return ds
 
 
-def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping: float):
+def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping: float, haar: str):
     """Records and valid counts of the networks seeded by ``seeds``, with single-threaded
     BLAS (so that results do not depend on where they run)."""
     with threadpool_limits(limits=1):
-        runs = [run_trajectory(draw_network(spec, np.random.default_rng(s)), iterations, damping) for s in seeds]
+        runs = [run_trajectory(draw_network(spec, np.random.default_rng(s), haar), iterations, damping)
+                for s in seeds]
     return np.stack([r[0] for r in runs]), np.array([r[1] for r in runs])
 
 
@@ -96,11 +102,11 @@ def network_seeds(seed, start: int, stop: int) -> list[np.random.SeedSequence]:
 
 
 def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int,
-                 damping: float = 1.0) -> xr.Dataset:
+                 damping: float = 1.0, haar: str = "auto") -> xr.Dataset:
     """Networks ``start .. stop-1`` of the family seeded by ``seed`` (network i uses
     ``SeedSequence(seed).spawn(...)[i]``): Dataset on (network, iteration, layer)."""
-    _check_run_args(iterations, damping)
-    records, valid = _trajectories(spec, network_seeds(seed, start, stop), iterations, damping)
+    _check_run_args(iterations, damping, haar)
+    records, valid = _trajectories(spec, network_seeds(seed, start, stop), iterations, damping, haar)
     ds = trajectory_dataset(records, spec, ("network",), {"network": np.arange(start, stop)})
     ds["valid_iterations"] = ("network", valid)
     ds["valid_iterations"].attrs["long_name"] = "iterations before a divergence left (0, 1)"
@@ -108,19 +114,19 @@ def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int
 
 
 def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: int = -1,
-             damping: float = 1.0) -> xr.Dataset:
+             damping: float = 1.0, haar: str = "auto") -> xr.Dataset:
     """Trajectories of ``networks`` independent random networks: Dataset on (network, iteration, layer).
 
     Network i uses ``SeedSequence(seed).spawn(networks)[i]`` and single-threaded BLAS,
     so the result is bitwise the same whatever ``n_jobs`` (joblib worker processes;
-    -1 = all cores).
+    -1 = all cores).  ``haar``: the form of the orthogonal factors (``mcsim.ensembles``).
     """
-    _check_run_args(iterations, damping)
+    _check_run_args(iterations, damping, haar)
     check_count(networks, "networks")
     workers = joblib.effective_n_jobs(n_jobs)
     bounds = np.linspace(0, networks, min(networks, 4 * workers) + 1).astype(int)
     parts = joblib.Parallel(n_jobs=workers)(
-        joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, damping)
+        joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, damping, haar)
         for a, b in zip(bounds[:-1], bounds[1:]))
     ds = xr.concat(parts, "network") if len(parts) > 1 else parts[0]
     ds.attrs["seed"] = str(seed)

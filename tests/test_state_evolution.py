@@ -55,10 +55,12 @@ def test_spectral_quadrature_against_finer_rule(law, shape):
         assert w @ (gp / (gp + kappa * s**2)) == pytest.approx(wf @ (gp / (gp + kappa * sf**2)), rel=1e-9)
 
 
-def test_linear_chain_matches_monte_carlo():
-    """Deep linear chain (mixed spectra, rectangular, noise, bias): MC mean = SE at every (t, l)."""
+@pytest.mark.parametrize("haar", ["householder", "dense"])
+def test_linear_chain_matches_monte_carlo(haar):
+    """Deep linear chain (mixed spectra, rectangular, noise, bias): MC mean = SE at every (t, l),
+    with either form of the Haar factors."""
     spec = mcsim.NetworkSpec.from_dict(CHAIN)
-    ds = mcsim.simulate(spec, 200, 6, seed=11)
+    ds = mcsim.simulate(spec, 200, 6, seed=11, n_jobs=1, haar=haar)
     se = mcsim.state_evolution(spec, 6)
     assert (ds.valid_iterations == 6).all()
     assert_se_agrees(ds, se, QUANTITIES)
@@ -67,7 +69,7 @@ def test_linear_chain_matches_monte_carlo():
 def test_lipschitz_network_matches_monte_carlo():
     """The talk's network with the convex lifted-relu penalty (a Lipschitz prox): MC = SE."""
     spec = mcsim.NetworkSpec.from_dict(lifted())
-    ds = mcsim.simulate(spec, 150, 6, seed=12)
+    ds = mcsim.simulate(spec, 150, 6, seed=12, n_jobs=1)
     se = mcsim.state_evolution(spec, 6)
     assert (ds.valid_iterations == 6).all()
     assert_se_agrees(ds, se, QUANTITIES)
@@ -78,7 +80,7 @@ def test_relu_map_exact_before_the_first_relu_message():
     leaving a relu factor is used (t = 0: z_0, z_1 and z_2 forward); what follows is measured
     in ``test_relu_map_gap`` and reported, not asserted."""
     spec = mcsim.NetworkSpec.from_dict(TALK)
-    ds = mcsim.simulate(spec, 150, 2, seed=13)
+    ds = mcsim.simulate(spec, 150, 2, seed=13, n_jobs=1)
     se = mcsim.state_evolution(spec, 2)
     assert_se_agrees(ds, se, ("tau_plus",), index={"iteration": [0], "layer": [0, 1, 2]})
 
