@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .config import StudyConfig
+from .ensembles import HOUSEHOLDER_MIN_WIDTH
 from .montecarlo import run_networks
 from .progress import Progress
 from .shards import load_shard, remove_stale_temporaries, shard_key, write_atomic
@@ -58,7 +59,8 @@ class Task:
     @property
     def key(self) -> str:
         return shard_key(kind=self.kind, spec=self.spec.to_json(), iterations=self.iterations,
-                         seed=list(self.seed), start=self.start, stop=self.stop, mcsim=__version__)
+                         seed=list(self.seed), start=self.start, stop=self.stop, mcsim=__version__,
+                         haar="auto", householder_min_width=HOUSEHOLDER_MIN_WIDTH)
 
     @property
     def filename(self) -> str:
