@@ -6,6 +6,11 @@ in ``mats`` at ``uoff[j]``, ``vofm[j]``, in the forms ``ucode[j]``, ``vcode[j]``
 (``kernels.haar``: dense or Householder), and their k_j singular values in
 ``sig[soff[j]:soff[j+1]]``.  Buffers are allocated once, before the iterations.
 
+Products with the factors per linear map and iteration: V^T r^+ and U uhat (forward),
+U^T (r^- - b) and V shat (backward); the forward pass reuses the backward pass's
+U^T (r^- - b), since r^- does not change in between: 2 n_in^2 + 2 n_out^2
+multiply-adds (dense form).
+
 One iteration is a forward pass (prior, then maps 1..L-1 produce zhat^+_l) and a
 backward pass (maps L..1 produce zhat^-_{l-1}), each output followed by the
 extrinsic update
@@ -88,16 +93,15 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
     nmax = 0
     for j in range(L + 1):
         nmax = max(nmax, voff[j + 1] - voff[j])
-    u_t = np.zeros(nmax)
+    u_t = np.zeros(voff[L + 1])  # u~ = U^T (r^-_l - b) at the offsets of z_l (the measurement's: U^T (y - b))
     work = np.zeros(nmax)
     shifted = np.zeros(nmax)  # r^-_l - b
     # U^T (y - b) of the measurement, fixed
     jL = L - 1
     nL = voff[L + 1] - voff[L]
-    y_t = np.zeros(nL)
     if kind[jL] == LINEAR:
         _minus_bias(y, bias[jL], shifted[:nL])
-        factor_apply(mats, uoff[jL], nL, ucode[jL], True, shifted[:nL], y_t)
+        factor_apply(mats, uoff[jL], nL, ucode[jL], True, shifted[:nL], u_t[voff[L]:])
 
     for t in range(iterations):
         # ---------------------------------------------------------------- forward
@@ -113,10 +117,11 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                 n_in, n_out = p1 - p0, a1 - a0
                 if kind[j] == LINEAR:
                     factor_apply(mats, vofm[j], n_in, vcode[j], True, r_plus[p0:p1], s_t[p0:p1])
-                    _minus_bias(rm, bias[j], shifted[:n_out])
-                    factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[:n_out])
+                    if t == 0:  # later, r^-_l is unchanged since the backward pass computed u~
+                        _minus_bias(rm, bias[j], shifted[:n_out])
+                        factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[a0:a1])
                     alpha = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gam_minus[l],
-                                           s_t[p0:p1], u_t[:n_out], work[:n_out])
+                                           s_t[p0:p1], u_t[a0:a1], work[:n_out])
                     factor_apply(mats, uoff[j], n_out, ucode[j], False, work[:n_out], zh)
                     zh += bias[j]
                 else:
@@ -140,12 +145,11 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
             if kind[j] == LINEAR:  # s~ = V^T r^+ is the forward pass's, except for the measurement
                 if j == L - 1:
                     factor_apply(mats, vofm[j], n_in, vcode[j], True, rp, s_t[p0:p1])
-                    u_t[:n_out] = y_t
                 else:
                     _minus_bias(c, bias[j], shifted[:n_out])
-                    factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[:n_out])
+                    factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[q0:q1])
                 alpha = linear_backward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gm,
-                                        s_t[p0:p1], u_t[:n_out], work[:n_in])
+                                        s_t[p0:p1], u_t[q0:q1], work[:n_in])
                 factor_apply(mats, vofm[j], n_in, vcode[j], False, work[:n_in], zh)
             else:
                 alpha, _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], rp, c,

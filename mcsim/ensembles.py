@@ -38,11 +38,13 @@ def check_haar_method(method: str) -> str:
 
 @dataclass(frozen=True)
 class OrthogonalFactor:
-    """A Haar-orthogonal n x n matrix Q stored flat in the form ``code`` (``kernels.haar``)."""
+    """A Haar-orthogonal n x n matrix Q stored flat in the form ``code`` (``kernels.haar``);
+    ``data`` is ``buffer[offset:offset + size]`` of the buffer it was drawn into."""
 
     n: int
     code: int
     data: np.ndarray
+    offset: int = 0
 
     def apply(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
         """Q x (or Q^T x)."""
@@ -57,15 +59,32 @@ class OrthogonalFactor:
         return haar.householder_dense(self.data, self.n)
 
 
-def haar_factor(rng: np.random.Generator, n: int, method: str = "auto") -> OrthogonalFactor:
-    """A Haar-orthogonal n x n factor, dense or as Householder reflectors (module docstring)."""
-    check_haar_method(method)
+def _factor_code(n: int, method: str) -> int:
     if method == "dense" or (method == "auto" and n < HOUSEHOLDER_MIN_WIDTH):
-        return OrthogonalFactor(n, haar.DENSE, haar_orthogonal(rng, n).ravel())
-    gauss = rng.standard_normal(haar.householder_size(n))
-    data = np.empty_like(gauss)
-    haar.householder_build(gauss, n, data)
-    return OrthogonalFactor(n, haar.HOUSEHOLDER, data)
+        return haar.DENSE
+    return haar.HOUSEHOLDER
+
+
+def _factor_size(n: int, code: int) -> int:
+    return n * n if code == haar.DENSE else haar.householder_size(n)
+
+
+def haar_factor(rng: np.random.Generator, n: int, method: str = "auto", buffer: np.ndarray | None = None,
+                offset: int = 0) -> OrthogonalFactor:
+    """A Haar-orthogonal n x n factor, dense or as Householder reflectors (module docstring),
+    drawn into ``buffer[offset:]`` (a new array if None)."""
+    check_haar_method(method)
+    code = _factor_code(n, method)
+    size = _factor_size(n, code)
+    if buffer is None:
+        buffer, offset = np.empty(size), 0
+    data = buffer[offset:offset + size]
+    if code == haar.DENSE:
+        data[:] = haar_orthogonal(rng, n).ravel()
+    else:
+        rng.standard_normal(out=data)
+        haar.householder_build(data, n, data)  # in place: each entry is read before it is written
+    return OrthogonalFactor(n, code, data, offset)
 
 
 def sample_prior(rng: np.random.Generator, prior: tuple[str, dict], n: int) -> np.ndarray:
@@ -87,7 +106,8 @@ def pwl(x: np.ndarray, slope: float) -> np.ndarray:
 class Network:
     """One random network with its truth, observation and ML-VAMP initialisation.
 
-    ``U[j]``, ``V[j]`` (:class:`OrthogonalFactor`), ``sigma[j]`` are None for activation maps.  ``z0[l]`` for
+    ``U[j]``, ``V[j]`` (:class:`OrthogonalFactor`, all stored in one array ``factors``),
+    ``sigma[j]`` are None for activation maps.  ``z0[l]`` for
     l = 0..L is the true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
     z0_l + N(0, tau_init_l), ``gam_minus0[l]`` = 1 / tau_init_l, tau_init_l = E[z0_l^2].
     """
@@ -99,23 +119,34 @@ class Network:
     z0: list
     r_minus0: list
     gam_minus0: np.ndarray
+    factors: np.ndarray
 
     @property
     def y(self) -> np.ndarray:
         return self.z0[-1]
 
 
-def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto") -> Network:
-    """Draw factors, the truth z0_0..z0_L and the initial messages, in that order."""
+def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto",
+                 reuse: np.ndarray | None = None) -> Network:
+    """Draw factors, the truth z0_0..z0_L and the initial messages, in that order.
+
+    The factors go into ``reuse`` if it is large enough (e.g. the previous network's
+    ``factors``, which is then overwritten): fresh memory costs page faults.
+    """
     dims = spec.dims
+    linear = [j for j, layer in enumerate(spec.layers) if layer.kind == "linear"]
+    size = sum(_factor_size(n, _factor_code(n, haar)) for j in linear for n in dims[j:j + 2])
+    factors = reuse[:size] if reuse is not None and reuse.size >= size else np.empty(size)
     U, V, sigma = [], [], []
+    pos = 0
     for j, layer in enumerate(spec.layers):
         if layer.kind == "linear":
             n_in, n_out = dims[j], dims[j + 1]
             law = resolve_spectrum(layer.spectrum, n_in, n_out)
             sigma.append(law.sample(rng, min(n_in, n_out)))
-            U.append(haar_factor(rng, n_out, haar))
-            V.append(haar_factor(rng, n_in, haar))
+            U.append(haar_factor(rng, n_out, haar, factors, pos))
+            V.append(haar_factor(rng, n_in, haar, factors, pos + U[-1].data.size))
+            pos += U[-1].data.size + V[-1].data.size
         else:
             sigma.append(None), U.append(None), V.append(None)
     z = [sample_prior(rng, spec.input.prior, dims[0])]
@@ -131,4 +162,4 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto"
     tau_init, _ = signal_moments(spec)
     tau_init = tau_init[: spec.depth]
     r_minus0 = [z[l] + rng.normal(0.0, np.sqrt(tau_init[l]), dims[l]) for l in range(spec.depth)]
-    return Network(spec, U, V, sigma, z, r_minus0, 1.0 / tau_init)
+    return Network(spec, U, V, sigma, z, r_minus0, 1.0 / tau_init, factors)

@@ -24,20 +24,17 @@ def _packed(net: Network):
     kind = np.zeros(L, np.int64)
     act_code = np.zeros(L, np.int64)
     slope, nu, nv, bias = (np.zeros(L) for _ in range(4))
-    mats, uoff, vofm, sig = [], np.zeros(L, np.int64), np.zeros(L, np.int64), []
+    uoff, vofm, sig = np.zeros(L, np.int64), np.zeros(L, np.int64), []
     ucode, vcode = np.zeros(L, np.int64), np.zeros(L, np.int64)
     soff = np.zeros(L + 1, np.int64)
-    pos = 0
     for j, layer in enumerate(spec.layers):
         nv[j] = layer.noise_var
         if layer.kind == "linear":
             kind[j] = mlvamp.LINEAR
             bias[j] = layer.bias
             U, V = net.U[j], net.V[j]
-            uoff[j], vofm[j] = pos, pos + U.data.size
+            uoff[j], vofm[j] = U.offset, V.offset
             ucode[j], vcode[j] = U.code, V.code
-            pos += U.data.size + V.data.size
-            mats += [U.data, V.data]
             sig.append(net.sigma[j])
         else:
             kind[j] = mlvamp.ACTIVATION
@@ -50,7 +47,7 @@ def _packed(net: Network):
     prior_code, key = _PRIOR_CODES[spec.input.penalty[0]]
     bvar = np.array([spec.bias_of_variable(l) for l in range(L)])
     return (voff, kind, act_code, slope, nu, nv, bias,
-            np.concatenate(mats) if mats else np.zeros(0), uoff, vofm, ucode, vcode,
+            net.factors, uoff, vofm, ucode, vcode,
             np.concatenate(sig) if sig else np.zeros(0), soff,
             prior_code, float(spec.input.penalty[1][key]), net.y,
             np.concatenate(net.z0[:L]), bvar,
@@ -87,9 +84,12 @@ def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0, 
 def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping: float, haar: str):
     """Records and valid counts of the networks seeded by ``seeds``, with single-threaded
     BLAS (so that results do not depend on where they run)."""
+    runs, buffer = [], None
     with threadpool_limits(limits=1):
-        runs = [run_trajectory(draw_network(spec, np.random.default_rng(s), haar), iterations, damping)
-                for s in seeds]
+        for s in seeds:
+            net = draw_network(spec, np.random.default_rng(s), haar, reuse=buffer)
+            runs.append(run_trajectory(net, iterations, damping))
+            buffer = net.factors
     return np.stack([r[0] for r in runs]), np.array([r[1] for r in runs])
 
 

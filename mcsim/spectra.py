@@ -6,6 +6,7 @@ sigma_j and weights w_j with E[h(sigma)] ~= sum_j w_j h(sigma_j).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,11 +104,8 @@ class SpectralLaw:
         if self.law == "log_uniform":
             return p["max"] * p["cond"] ** (-rng.uniform(0.0, 1.0, size=k))
         if self.law == "marchenko_pastur":
-            # inverse CDF, exact at the edges of a fine theta grid, linear in theta between
-            pieces = 4096
-            _, w = self._mp_theta_rule(pieces=pieces, order=4, graded=False)
-            cdf = np.concatenate([[0.0], np.cumsum(w.reshape(pieces, 4).sum(axis=1))])
-            theta = np.interp(rng.uniform(size=k) * cdf[-1], cdf, np.linspace(0.0, np.pi, pieces + 1))
+            cdf, theta = _mp_inverse_cdf_table(p["ratio"])
+            theta = np.interp(rng.uniform(size=k) * cdf[-1], cdf, theta)
             a, b = self._mp_edges()
             return self._mp_sigma(a + (b - a) * np.sin(0.5 * theta) ** 2)
         raise AssertionError(self.law)
@@ -116,6 +114,16 @@ class SpectralLaw:
         """E[sigma^2]."""
         s, w = self.quadrature()
         return float(w @ s**2)
+
+
+@functools.lru_cache(maxsize=64)
+def _mp_inverse_cdf_table(ratio: float):
+    """CDF of the Marchenko-Pastur law (ratio c) at the edges of a fine theta grid
+    (exact there, linear in theta between): the inverse-CDF sampler's table."""
+    pieces = 4096
+    _, w = SpectralLaw("marchenko_pastur", {"ratio": ratio})._mp_theta_rule(pieces=pieces, order=4, graded=False)
+    cdf = np.concatenate([[0.0], np.cumsum(w.reshape(pieces, 4).sum(axis=1))])
+    return cdf, np.linspace(0.0, np.pi, pieces + 1)
 
 
 def resolve_spectrum(spectrum: tuple[str, dict], n_in: int, n_out: int) -> SpectralLaw:

@@ -7,6 +7,9 @@ S_l = E[phi(b + X)^2] + nv, in closed form for phi(x) = x (x >= 0), slope x (x <
 """
 from __future__ import annotations
 
+import functools
+import json
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -33,7 +36,14 @@ def pwl_second_moment(b: float, chi: float, slope: float) -> float:
 
 
 def signal_moments(spec: NetworkSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(S, chi), each of length L + 1, for z0_0 .. z0_L."""
+    """(S, chi), each of length L + 1, for z0_0 .. z0_L (computed once per spec)."""
+    S, chi = _signal_moments(spec.to_json())
+    return S.copy(), chi.copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _signal_moments(spec_json: str):
+    spec = NetworkSpec.from_dict(json.loads(spec_json))
     L = spec.depth
     S = np.zeros(L + 1)
     chi = np.zeros(L + 1)

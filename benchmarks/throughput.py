@@ -1,0 +1,58 @@
+"""Networks per second, generation + 20 iterations, single process: mcsim against the
+numpy baseline, at the seed talk's sizes (20-100-100-500-500-300) and 4x and 16x wider.
+
+    python -m benchmarks.throughput [--scales 1,4,16] [--iterations 20] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from mcsim.ensembles import draw_network
+from mcsim.montecarlo import run_trajectory
+from mcsim.spec import NetworkSpec
+
+from .baseline import baseline_run
+from .timing import median_time, table
+
+TALK = "studies/networks/talk.toml"
+
+
+def mcsim_runner(spec: NetworkSpec, iterations: int, seed: int = 0):
+    """A callable drawing and running one network per call, as the engine's workers do
+    (the factor buffer reused from one network to the next)."""
+    rng = np.random.default_rng(seed)
+    state = {"buffer": None}
+
+    def run():
+        net = draw_network(spec, rng, reuse=state["buffer"])
+        state["buffer"] = net.factors
+        return run_trajectory(net, iterations)
+    return run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="1,4,16")
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    rows = []
+    T = args.iterations
+    with threadpool_limits(limits=1):
+        for scale in map(float, args.scales.split(",")):
+            spec = NetworkSpec.from_toml(TALK).scaled(scale)
+            rng = np.random.default_rng(0)
+            fast = median_time(mcsim_runner(spec, T), args.repeats)
+            base_repeats = args.repeats if scale <= 4 else 1  # dense QR at width 8000: minutes
+            base = median_time(lambda: baseline_run(draw_network(spec, rng, "dense"), T), base_repeats,
+                               warmup=1 if scale <= 4 else 0)
+            rows.append([f"x{scale:g}", "-".join(map(str, spec.dims)), 1 / fast, 1 / base, base / fast])
+            print(f"scale {scale:g}: done", flush=True)
+    print(table(["talk network", "widths", "mcsim networks/s", "numpy baseline networks/s", "speed-up"], rows))
+
+
+if __name__ == "__main__":
+    main()
