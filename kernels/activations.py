@@ -80,21 +80,33 @@ def activation_prox(code, slope, nu, nv, a, c, gp, gm):
 
 
 @njit(cache=True)
-def activation_breakpoints(code, slope, nu, nv, c, gp, gm):
-    """Values of a at which x*(a, c) or z*(a, c) is not smooth, for fixed c."""
+def activation_breakpoints_into(code, slope, nu, nv, c, gp, gm, out):
+    """Write the values of a at which x*(a, c) or z*(a, c) is not smooth, for fixed c,
+    into ``out`` (size >= 4); returns their count."""
     if code == LIFTED_RELU:
         k2 = nu * gp / (nu + gp)
-        return np.array([-gm * c / k2])
+        out[0] = -gm * c / k2
+        return 1
     kappa = 1.0 / nv if np.isinf(gm) else gm / (1.0 + nv * gm)
-    out = [-kappa * c / gp, -kappa * slope * c / gp]
+    out[0] = -kappa * c / gp
+    out[1] = -kappa * slope * c / gp
+    count = 2
     # branch switch: equal costs of the two interior branch minimisers (lines through 0)
     sa = np.sqrt(kappa * slope * slope + gp)
     sb = np.sqrt(kappa + gp)
     for sign in (-1.0, 1.0):
         den = sa + sign * slope * sb
         if abs(den) > 1e-12 * (sa + sb):
-            out.append(c * (sa + sign * sb) / den)
-    return np.array(out)
+            out[count] = c * (sa + sign * sb) / den
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def activation_breakpoints(code, slope, nu, nv, c, gp, gm):
+    """Values of a at which x*(a, c) or z*(a, c) is not smooth, for fixed c."""
+    out = np.empty(4)
+    return out[:activation_breakpoints_into(code, slope, nu, nv, c, gp, gm, out)]
 
 
 @njit(cache=True)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .activations import activation_breakpoints, activation_prox
+from .activations import activation_breakpoints_into, activation_prox
 from .priors import prior_breakpoints, prior_prox
 
 TAIL = 10.0  # Gaussian mass beyond 10 sd: 1.5e-23
@@ -34,8 +34,9 @@ _WG = np.array([0.0, 0.129484966168869693, 0.0, 0.279705391489276668, 0.0, 0.381
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _gk(func, args, lo, hi, nout):
-    """Kronrod-15 estimate and |K15 - G7| on [lo, hi]."""
+def _gk(func, args, lo, hi, f):
+    """Kronrod-15 estimate and |K15 - G7| on [lo, hi]; ``func(u, args, f)`` fills f."""
+    nout = f.size
     half = 0.5 * (hi - lo)
     mid = 0.5 * (hi + lo)
     k = np.zeros(nout)
@@ -44,45 +45,61 @@ def _gk(func, args, lo, hi, nout):
         for sign in (-1.0, 1.0):
             if i == 7 and sign > 0:
                 continue
-            f = func(mid + sign * half * _XK[i], args)
-            k += _WK[i] * f
-            g += _WG[i] * f
-    return half * k, half * np.abs(k - g)
+            func(mid + sign * half * _XK[i], args, f)
+            wk, wg = _WK[i], _WG[i]
+            for j in range(nout):
+                k[j] += wk * f[j]
+                g[j] += wg * f[j]
+    err = np.empty(nout)
+    for j in range(nout):
+        err[j] = half * abs(k[j] - g[j])
+        k[j] *= half
+    return k, err
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
 def adaptive(func, args, lo, hi, breaks, tol, nout):
-    """Integral of the vector function func(u, args) over [lo, hi], split at ``breaks``.
+    """Integral of the vector function func(u, args, f) (which fills f) over [lo, hi],
+    split at ``breaks``.
 
     Bisects until every interval's |K15 - G7| <= scale_k * width / (hi - lo) with
-    scale_k = max(tol |I_k|, ROUNDOFF max_j |I_j|) from a first pass: the summed
-    error estimate is below tol relative per component, down to round-off.
+    scale_k = max(tol |I_k|, ROUNDOFF max_j |I_j|) from the first pass (whose estimates
+    are kept): the summed error estimate is below tol relative per component, down to
+    round-off.
     """
+    f = np.empty(nout)
     inner = breaks[(breaks > lo) & (breaks < hi)]
     edges = np.sort(np.concatenate((np.array([lo, hi]), inner)))
-    total = np.zeros(nout)
-    for i in range(edges.size - 1):
-        est, _ = _gk(func, args, edges[i], edges[i + 1], nout)
+    est, err = _gk(func, args, edges[0], edges[1], f)
+    stack_lo, stack_hi, stack_est, stack_err = [edges[0]], [edges[1]], [est], [err]
+    total = est.copy()
+    for i in range(1, edges.size - 1):
+        est, err = _gk(func, args, edges[i], edges[i + 1], f)
         total += est
+        stack_lo.append(edges[i])
+        stack_hi.append(edges[i + 1])
+        stack_est.append(est)
+        stack_err.append(err)
     big = np.abs(total).max()
     scale = np.maximum(tol * np.abs(total), ROUNDOFF * big) + 1e-300
     result = np.zeros(nout)
-    stack_lo = list(edges[:-1])
-    stack_hi = list(edges[1:])
     done = 0
     while stack_lo:
         a = stack_lo.pop()
         b = stack_hi.pop()
-        est, err = _gk(func, args, a, b, nout)
+        est = stack_est.pop()
+        err = stack_err.pop()
         done += 1
         if done > MAX_INTERVALS or np.all(err <= scale * (b - a) / (hi - lo)) or np.isnan(err).any():
             result += est
         else:
             m = 0.5 * (a + b)
-            stack_lo.append(a)
-            stack_hi.append(m)
-            stack_lo.append(m)
-            stack_hi.append(b)
+            for lo_, hi_ in ((a, m), (m, b)):
+                est, err = _gk(func, args, lo_, hi_, f)
+                stack_lo.append(lo_)
+                stack_hi.append(hi_)
+                stack_est.append(est)
+                stack_err.append(err)
     return result
 
 
@@ -122,17 +139,22 @@ def _add_error_moments(out, k, d0, d1, q0, q1, T, m0, m1, m2):
 
 
 @njit(cache=True)
-def _pieces(mean, var, breaks):
-    """Piece edges in t = a - mean (sorted, with -inf, inf) and sample points inside each piece."""
+def _pieces(mean, var, brk, nb, edges, p1, p2):
+    """Piece edges in t = a - mean (-inf, the sorted brk[:nb] - mean, inf) into ``edges``
+    and two sample points inside each piece into p1, p2; returns (pieces, sd)."""
     sd = math.sqrt(var)
-    t = np.sort(breaks - mean)
-    edges = np.concatenate((np.array([-np.inf]), t, np.array([np.inf])))
-    n = edges.size - 1
-    p1 = np.empty(n)
-    p2 = np.empty(n)
-    for i in range(n):
+    edges[0] = -np.inf
+    for i in range(nb):  # insertion sort into edges[1 : nb + 1]
+        v = brk[i] - mean
+        j = i
+        while j >= 1 and edges[j] > v:
+            edges[j + 1] = edges[j]
+            j -= 1
+        edges[j + 1] = v
+    edges[nb + 1] = np.inf
+    step = max(sd, 1e-3 * (abs(mean) + 1.0))
+    for i in range(nb + 1):
         lo, hi = edges[i], edges[i + 1]
-        step = max(sd, 1e-3 * (abs(mean) + 1.0))
         if math.isinf(lo) and math.isinf(hi):
             p1[i], p2[i] = 0.0, step
         elif math.isinf(lo):
@@ -141,7 +163,13 @@ def _pieces(mean, var, breaks):
             p1[i], p2[i] = lo + step, lo + 2 * step
         else:
             p1[i], p2[i] = lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)
-    return edges, p1, p2, sd
+    return nb + 1, sd
+
+
+@njit(cache=True)
+def scratch():
+    """Work space of ``_act_given_xc`` / ``_prior_given_z``: breakpoints (4), edges (6), samples (5 + 5)."""
+    return np.empty(20)
 
 
 # ------------------------------------------------------------------ activations
@@ -152,15 +180,15 @@ N_ACT_MOMENTS = 12
 
 
 @njit(cache=True)
-def _act_given_xc(c, x, m, vz, zin, ma, va, p):
-    """Moments given X = x and c, exact over a ~ N(ma, va) (p = prox parameters)."""
+def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
+    """Moments given X = x and c, exact over a ~ N(ma, va), into ``out`` (p = prox
+    parameters, ``work`` from :func:`scratch`)."""
     code, slope, nu, nv_hat, gp, gm = p
-    out = np.zeros(N_ACT_MOMENTS)
-    brk = activation_breakpoints(code, slope, nu, nv_hat, c, gp, gm)
-    if va <= 0.0:
-        brk = np.empty(0)
-    edges, s1, s2, sd = _pieces(ma, va, brk)
-    for i in range(edges.size - 1):
+    out[:] = 0.0
+    brk, edges, s1, s2 = work[0:4], work[4:10], work[10:15], work[15:20]
+    nb = activation_breakpoints_into(code, slope, nu, nv_hat, c, gp, gm, brk) if va > 0.0 else 0
+    pieces, sd = _pieces(ma, va, brk, nb, edges, s1, s2)
+    for i in range(pieces):
         if va > 0.0:
             m0, m1, m2 = _piece(sd, edges[i], edges[i + 1])
         else:
@@ -184,21 +212,27 @@ def _act_given_xc(c, x, m, vz, zin, ma, va, p):
         out[F_QT] -= vz * m0
         # backward: d = x* - Zin, q = a - Zin, T = X
         _add_error_moments(out, B_DD, x0 - zin, x1, ma - zin, 1.0, x, m0, m1, m2)
-    return out
+
+
+@njit(cache=True)
+def _scale(f, w):
+    for j in range(f.size):
+        f[j] *= w
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _act_c_integrand(u, args):
+def _act_c_integrand(u, args, f):
     """Integrand over c = mc + sd_c u: pdf(u) times the exact a-expectation."""
-    mc, sdc, x, phi, gain, vz, zin, ma, va, p = args
+    mc, sdc, x, phi, gain, vz, zin, ma, va, p, work = args
     c = mc + sdc * u
-    return _pdf(u) * _act_given_xc(c, x, phi + gain * (c - mc), vz, zin, ma, va, p)
+    _act_given_xc(c, x, phi + gain * (c - mc), vz, zin, ma, va, p, work, f)
+    _scale(f, _pdf(u))
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _act_x_integrand(u, args):
+def _act_x_integrand(u, args, f):
     """Integrand over X = sd_x u: pdf(u) times the c- and a-expectations given X."""
-    sx, b, slope, nv_true, g, v_out, beta_in, v_in, tol, p = args
+    sx, b, slope, nv_true, g, v_out, beta_in, v_in, tol, p, work = args
     x = sx * u
     zin = b + x
     phi = zin if zin >= 0.0 else slope * zin
@@ -206,12 +240,13 @@ def _act_x_integrand(u, args):
     vc = g * g * nv_true + v_out
     ma = zin + beta_in * x
     if vc <= 1e-300:
-        return _pdf(u) * _act_given_xc(mc, x, phi, 0.0, zin, ma, v_in, p)
-    gain = g * nv_true / vc
-    sdc = math.sqrt(vc)
-    inner = adaptive(_act_c_integrand, (mc, sdc, x, phi, gain, nv_true - g * nv_true * gain, zin, ma, v_in, p),
-                     -TAIL, TAIL, np.array([-mc / sdc]), tol, N_ACT_MOMENTS)
-    return _pdf(u) * inner
+        _act_given_xc(mc, x, phi, 0.0, zin, ma, v_in, p, work, f)
+    else:
+        gain = g * nv_true / vc
+        sdc = math.sqrt(vc)
+        f[:] = adaptive(_act_c_integrand, (mc, sdc, x, phi, gain, nv_true - g * nv_true * gain, zin, ma, v_in, p,
+                                           work), -TAIL, TAIL, np.array([-mc / sdc]), tol, N_ACT_MOMENTS)
+    _scale(f, _pdf(u))
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
@@ -225,7 +260,7 @@ def activation_moments(code, slope, nu, nv_hat, b, chi, nv_true, beta_in, v_in, 
     """
     p = (code, slope, nu, nv_hat, gp, gm)
     sx = math.sqrt(chi)
-    args = (sx, b, slope, nv_true, 1.0 + beta_out, v_out, beta_in, v_in, tol, p)
+    args = (sx, b, slope, nv_true, 1.0 + beta_out, v_out, beta_in, v_in, tol, p, scratch())
     return adaptive(_act_x_integrand, args, -TAIL, TAIL, np.array([-b / sx]), tol, N_ACT_MOMENTS)
 
 
@@ -236,27 +271,29 @@ GAUSSIAN_LAW, BG_LAW, LAPLACE_LAW = 0, 1, 2
 
 
 @njit(cache=True)
-def _prior_given_z(z, mr, v, pen_code, pen_par, gam):
-    """Moments given Z0 = z, exact over r ~ N(mr, v)."""
-    out = np.zeros(N_PRIOR_MOMENTS)
-    edges, s1, s2, sd = _pieces(mr, v, prior_breakpoints(pen_code, pen_par, gam) if v > 0.0 else np.empty(0))
-    for i in range(edges.size - 1):
+def _prior_given_z(z, mr, v, pen_code, pen_par, gam, work, out):
+    """Moments given Z0 = z, exact over r ~ N(mr, v), into ``out``."""
+    out[:] = 0.0
+    brk = prior_breakpoints(pen_code, pen_par, gam)
+    nb = brk.size if v > 0.0 else 0
+    pieces, sd = _pieces(mr, v, brk, nb, work[4:10], work[10:15], work[15:20])
+    edges, s1, s2 = work[4:10], work[10:15], work[15:20]
+    for i in range(pieces):
         m0, m1, m2 = _piece(sd, edges[i], edges[i + 1]) if v > 0.0 else (1.0, 0.0, 0.0)
         za, dz = prior_prox(pen_code, pen_par, mr + s1[i], gam)
         zb, _ = prior_prox(pen_code, pen_par, mr + s2[i], gam)
         z1 = (zb - za) / (s2[i] - s1[i])
         out[P_DZR] += dz * m0
         _add_error_moments(out, P_DD, za - z1 * s1[i] - z, z1, mr - z, 1.0, z, m0, m1, m2)
-    return out
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _prior_integrand(u, args):
+def _prior_integrand(u, args, f):
     """Integrand over the standardised input: density times the exact r-expectation."""
-    law, scale, beta, v, pen_code, pen_par, gam = args
+    law, scale, beta, v, pen_code, pen_par, gam, work = args
     z = scale * u
-    dens = _pdf(u) if law != LAPLACE_LAW else 0.5 * math.exp(-abs(u))
-    return dens * _prior_given_z(z, (1.0 + beta) * z, v, pen_code, pen_par, gam)
+    _prior_given_z(z, (1.0 + beta) * z, v, pen_code, pen_par, gam, work, f)
+    _scale(f, _pdf(u) if law != LAPLACE_LAW else 0.5 * math.exp(-abs(u)))
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
@@ -265,13 +302,16 @@ def prior_moments(law, p1, p2, pen_code, pen_par, beta, v, gam, tol):
 
     Laws: gaussian (var = p1), Bernoulli-Gaussian (rho = p1, var = p2: an atom at 0
     plus rho N(0, var)), laplace (scale = p1)."""
+    work = scratch()
     if law == LAPLACE_LAW:
         lim = LAPLACE_TAIL
-        args = (law, p1, beta, v, pen_code, pen_par, gam)
+        args = (law, p1, beta, v, pen_code, pen_par, gam, work)
     else:
         lim = TAIL
-        args = (law, math.sqrt(p1 if law == GAUSSIAN_LAW else p2), beta, v, pen_code, pen_par, gam)
+        args = (law, math.sqrt(p1 if law == GAUSSIAN_LAW else p2), beta, v, pen_code, pen_par, gam, work)
     cont = adaptive(_prior_integrand, args, -lim, lim, np.array([0.0]), tol, N_PRIOR_MOMENTS)
     if law == BG_LAW:
-        return p1 * cont + (1.0 - p1) * _prior_given_z(0.0, 0.0, v, pen_code, pen_par, gam)
+        atom = np.empty(N_PRIOR_MOMENTS)
+        _prior_given_z(0.0, 0.0, v, pen_code, pen_par, gam, work, atom)
+        return p1 * cont + (1.0 - p1) * atom
     return cont
