@@ -69,17 +69,15 @@ class Task:
 
     @property
     def cost(self) -> float:
-        """Estimated seconds, for the ETA only: dense QR Haar draws (n^3) and
-        matrix-vector products (n^2 per iteration) per network; ~0.1 s per SE
-        iteration and factor."""
+        """Estimated seconds, for the ETA only: per network, Householder draws (about
+        2e-8 s per stored number, n^2/2 per factor) and factor products (about 3e-10 s
+        per multiply-add, 2 (n_in^2 + n_out^2) per linear map and iteration); about
+        0.05 s per SE iteration and variable."""
         if self.kind == "se":
-            return 0.1 * self.iterations * self.spec.depth
-        dims = self.spec.dims
-        cube = sum(dims[j] ** 3 + dims[j + 1] ** 3 for j, layer in enumerate(self.spec.layers)
-                   if layer.kind == "linear")
-        square = sum(dims[j] ** 2 + dims[j + 1] ** 2 for j, layer in enumerate(self.spec.layers)
-                     if layer.kind == "linear")
-        return (self.stop - self.start) * (3e-10 * cube + 5e-9 * self.iterations * square + 1e-3)
+            return 0.05 * self.iterations * self.spec.depth
+        dims, layers = self.spec.dims, self.spec.layers
+        squares = sum(dims[j] ** 2 + dims[j + 1] ** 2 for j, layer in enumerate(layers) if layer.kind == "linear")
+        return (self.stop - self.start) * (1e-8 * squares + 6e-10 * self.iterations * squares + 1e-3)
 
     def run(self) -> xr.Dataset:
         """Compute this shard (single-threaded BLAS), labelled with its key."""
