@@ -1,4 +1,5 @@
-"""Orthogonal factors stored flat: dense (row-major n x n) or as Householder reflectors.
+"""Orthogonal factors stored flat: dense (row-major n x n), Householder reflectors, or
+a structured transform (approximate: not Haar).
 
 Householder form (Stewart 1980): with independent x_k ~ N(0, I_{n-k}), k = 0..n-1,
 
@@ -10,11 +11,18 @@ diagonal are the x_k, times sign(diag R): the same Haar law as ``QR + sign fix``
 Storage: D (n numbers), then u_0 .. u_{n-2} (lengths n .. 2): n + n(n+1)/2 - 1
 numbers.  Q x and Q^T x cost 4 n^2 flops over n^2/2 stored numbers (a dense product:
 2 n^2 flops over n^2 numbers).
+
+Structured form (opt-in, approximate): Q = E C P D with D, E = diag(random signs), P
+a uniform random permutation ((P x)_i = x_{perm_i}) and C the orthonormal DCT-II
+(``scipy.fft``, called from the kernel in object mode): O(n) storage (d, e, perm),
+O(n log n) per product.  Signs on both sides, so that neither Q nor Q^T maps a
+constant vector (a bias) to a single DCT mode.  Q is orthogonal but not Haar.
 """
 import numpy as np
-from numba import njit
+import scipy.fft
+from numba import njit, objmode
 
-DENSE, HOUSEHOLDER = 0, 1
+DENSE, HOUSEHOLDER, STRUCTURED = 0, 1, 2
 
 
 @njit(cache=True)
@@ -80,6 +88,27 @@ def householder_apply(q, n, transpose, x, out):
 
 
 @njit(cache=True)
+def structured_apply(q, n, transpose, x, out):
+    """out = E C P D x (or D P^T C^T E x); q = (signs d, signs e, perm as floats)."""
+    d, e, perm = q[:n], q[n:2 * n], q[2 * n:3 * n]
+    t = np.empty(n)
+    for i in range(n):
+        if transpose:
+            t[i] = e[i] * x[i]
+        else:
+            k = int(perm[i])
+            t[i] = d[k] * x[k]
+    with objmode(y="float64[:]"):  # one block: numba cannot lower object mode in branches
+        y = scipy.fft.idct(t, type=2, norm="ortho") if transpose else scipy.fft.dct(t, type=2, norm="ortho")
+    for i in range(n):
+        if transpose:
+            k = int(perm[i])
+            out[k] = y[i] * d[k]
+        else:
+            out[i] = e[i] * y[i]
+
+
+@njit(cache=True)
 def factor_apply(data, offset, n, code, transpose, x, out):
     """out = Q x or Q^T x for the factor stored at ``data[offset:]`` in form ``code``
     (``out`` must not be ``x``)."""
@@ -89,19 +118,21 @@ def factor_apply(data, offset, n, code, transpose, x, out):
             np.dot(M.T, x, out)
         else:
             np.dot(M, x, out)
-    else:
+    elif code == HOUSEHOLDER:
         householder_apply(data[offset:offset + householder_size(n)], n, transpose, x, out)
+    else:
+        structured_apply(data[offset:offset + 3 * n], n, transpose, x, out)
 
 
 @njit(cache=True)
-def householder_dense(q, n):
-    """The n x n matrix of a Householder factor (for tests and small checks)."""
+def factor_matrix(data, n, code):
+    """The n x n matrix of a stored factor (for tests and small checks)."""
     out = np.empty((n, n))
     e = np.zeros(n)
     col = np.empty(n)
     for j in range(n):
         e[:] = 0.0
         e[j] = 1.0
-        householder_apply(q, n, False, e, col)
+        factor_apply(data, 0, n, code, False, e, col)
         out[:, j] = col
     return out

@@ -4,8 +4,11 @@ All randomness comes from the ``numpy.random.Generator`` passed in; W is never f
 Orthogonal factors are drawn either densely (QR of a Gaussian matrix with the sign
 fix, O(n^3)) or as Householder reflectors (Stewart 1980, O(n^2), ``kernels.haar``):
 the same Haar law.  ``haar="auto"`` uses reflectors from width
-``HOUSEHOLDER_MIN_WIDTH`` on (where they are also faster to apply, measured by
+``HOUSEHOLDER_MIN_WIDTH`` on (where they are also faster to draw, measured by
 ``benchmarks/haar.py``); ``"dense"`` or ``"householder"`` force one form.
+``"structured"`` (opt-in, approximate: not Haar) uses random signs on both sides of
+a random permutation and the DCT, O(n) storage and O(n log n) products, for widths
+up to 10^6.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ def haar_orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     return q * np.sign(np.diag(r))[None, :]
 
 
-HAAR_METHODS = ("auto", "dense", "householder")
+HAAR_METHODS = ("auto", "dense", "householder", "structured")
 HOUSEHOLDER_MIN_WIDTH = 16
 
 
@@ -56,23 +59,26 @@ class OrthogonalFactor:
         """Q as a dense array."""
         if self.code == haar.DENSE:
             return self.data.reshape(self.n, self.n)
-        return haar.householder_dense(self.data, self.n)
+        return haar.factor_matrix(self.data, self.n, self.code)
 
 
 def _factor_code(n: int, method: str) -> int:
+    if method == "structured":
+        return haar.STRUCTURED
     if method == "dense" or (method == "auto" and n < HOUSEHOLDER_MIN_WIDTH):
         return haar.DENSE
     return haar.HOUSEHOLDER
 
 
 def _factor_size(n: int, code: int) -> int:
-    return n * n if code == haar.DENSE else haar.householder_size(n)
+    return {haar.DENSE: n * n, haar.HOUSEHOLDER: haar.householder_size(n), haar.STRUCTURED: 3 * n}[code]
 
 
 def haar_factor(rng: np.random.Generator, n: int, method: str = "auto", buffer: np.ndarray | None = None,
                 offset: int = 0) -> OrthogonalFactor:
-    """A Haar-orthogonal n x n factor, dense or as Householder reflectors (module docstring),
-    drawn into ``buffer[offset:]`` (a new array if None)."""
+    """A Haar-orthogonal n x n factor, dense or as Householder reflectors (or the
+    structured approximation; module docstring), drawn into ``buffer[offset:]`` (a new
+    array if None)."""
     check_haar_method(method)
     code = _factor_code(n, method)
     size = _factor_size(n, code)
@@ -81,6 +87,9 @@ def haar_factor(rng: np.random.Generator, n: int, method: str = "auto", buffer: 
     data = buffer[offset:offset + size]
     if code == haar.DENSE:
         data[:] = haar_orthogonal(rng, n).ravel()
+    elif code == haar.STRUCTURED:
+        data[:2 * n] = 2.0 * rng.integers(0, 2, 2 * n) - 1.0
+        data[2 * n:] = rng.permutation(n)
     else:
         rng.standard_normal(out=data)
         haar.householder_build(data, n, data)  # in place: each entry is read before it is written

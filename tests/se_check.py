@@ -28,9 +28,11 @@ def se_gaps(ds, se, names, index=None):
 
 
 def assert_se_agrees(ds, se, names, index=None):
-    """Assert |mean - SE| <= z se + BIAS / n_l |SE| at every checked (t, l)."""
+    """Assert |mean - SE| <= z se + BIAS / n_l |SE| at every checked (t, l), all finite."""
     checks = []
     for name in names:
+        assert np.isfinite(ds[name].values).all(), f"{name}: non-finite Monte Carlo values"
+        assert np.isfinite(se[name].values).all(), f"{name}: non-finite SE values"
         mc = ds[name].mean("network")
         err = ds[name].std("network", ddof=1) / np.sqrt(ds.sizes["network"])
         ref = se[name]

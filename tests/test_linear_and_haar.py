@@ -1,6 +1,7 @@
 """The linear step against a dense solve (its naive twin), and the Haar sampler's law."""
 import numpy as np
 import pytest
+from scipy.fft import dct
 from scipy.stats import ks_2samp, norm
 
 from kernels.linear import linear_backward, linear_forward
@@ -78,16 +79,28 @@ def test_haar_first_entry_law():
     assert abs(np.mean(n * q00**2) - 1.0) <= z * np.sqrt(2 * (n - 1) / (n + 2) / draws)
 
 
+@pytest.mark.parametrize("method, size", [("householder", lambda n: n + n * (n + 1) // 2 - 1),
+                                          ("structured", lambda n: 3 * n)])
 @pytest.mark.parametrize("n", [1, 2, 3, 64, 300])
-def test_householder_factor_is_orthogonal_and_applies_as_its_matrix(n):
+def test_factor_is_orthogonal_and_applies_as_its_matrix(n, method, size):
     rng = np.random.default_rng(n)
-    f = haar_factor(rng, n, "householder")
+    f = haar_factor(rng, n, method)
     Q = f.matrix()
     np.testing.assert_allclose(Q.T @ Q, np.eye(n), atol=1e-12)
     x = rng.standard_normal(n)
     np.testing.assert_allclose(f.apply(x), Q @ x, atol=1e-12)
     np.testing.assert_allclose(f.apply(x, transpose=True), Q.T @ x, atol=1e-12)
-    assert f.data.size == n + n * (n + 1) // 2 - 1  # the reflectors, not the matrix
+    assert f.data.size == size(n)  # reflectors or (signs, signs, permutation), not the matrix
+
+
+def test_structured_factor_is_signs_dct_permutation_signs():
+    """Q x = e * dct(d[perm] * x[perm]) with scipy's orthonormal DCT-II."""
+    n = 50
+    f = haar_factor(np.random.default_rng(1), n, "structured")
+    d, e, perm = f.data[:n], f.data[n:2 * n], f.data[2 * n:].astype(int)
+    assert set(np.unique(np.concatenate([d, e]))) <= {-1.0, 1.0} and sorted(perm) == list(range(n))
+    x = np.random.default_rng(2).standard_normal(n)
+    np.testing.assert_allclose(f.apply(x), e * dct((d * x)[perm], type=2, norm="ortho"), atol=1e-12)
 
 
 def _statistics(method, n, draws, rng):

@@ -55,10 +55,10 @@ def test_spectral_quadrature_against_finer_rule(law, shape):
         assert w @ (gp / (gp + kappa * s**2)) == pytest.approx(wf @ (gp / (gp + kappa * sf**2)), rel=1e-9)
 
 
-@pytest.mark.parametrize("haar", ["householder", "dense"])
+@pytest.mark.parametrize("haar", ["householder", "dense", "structured"])
 def test_linear_chain_matches_monte_carlo(haar):
     """Deep linear chain (mixed spectra, rectangular, noise, bias): MC mean = SE at every (t, l),
-    with either form of the Haar factors."""
+    with either form of the Haar factors, and with the structured (DCT) approximation."""
     spec = mcsim.NetworkSpec.from_dict(CHAIN)
     ds = mcsim.simulate(spec, 200, 6, seed=11, n_jobs=1, haar=haar)
     se = mcsim.state_evolution(spec, 6)
@@ -66,10 +66,11 @@ def test_linear_chain_matches_monte_carlo(haar):
     assert_se_agrees(ds, se, QUANTITIES)
 
 
-def test_lipschitz_network_matches_monte_carlo():
+@pytest.mark.parametrize("haar", ["auto", "structured"])
+def test_lipschitz_network_matches_monte_carlo(haar):
     """The talk's network with the convex lifted-relu penalty (a Lipschitz prox): MC = SE."""
     spec = mcsim.NetworkSpec.from_dict(lifted())
-    ds = mcsim.simulate(spec, 150, 6, seed=12, n_jobs=1)
+    ds = mcsim.simulate(spec, 150, 6, seed=12, n_jobs=1, haar=haar)
     se = mcsim.state_evolution(spec, 6)
     assert (ds.valid_iterations == 6).all()
     assert_se_agrees(ds, se, QUANTITIES)
