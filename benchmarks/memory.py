@@ -3,8 +3,11 @@ factors; the seed talk's network scaled to a widest layer of 2000 .. 20,000.
 
 Each width runs in a fresh process (peak RSS from ``resource.getrusage``): kernels
 warmed up on a small network first, then one network drawn and run for 20 iterations.
+``--haar structured`` uses the structured approximation (O(n) storage), e.g. up to
+a widest layer of 10^6.
 
-    python -m benchmarks.memory [--widths 2000,4000,8000,20000]
+    python -m benchmarks.memory [--widths 2000,4000,8000,20000] [--haar auto]
+    python -m benchmarks.memory --haar structured --widths 20000,100000,1000000
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def child(width: int, iterations: int) -> dict:
+def child(width: int, iterations: int, haar: str) -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
@@ -34,11 +37,11 @@ def child(width: int, iterations: int) -> dict:
 
     base = NetworkSpec.from_toml(TALK)
     with threadpool_limits(limits=1):
-        run_trajectory(draw_network(base, np.random.default_rng(0)), 2)
+        run_trajectory(draw_network(base, np.random.default_rng(0), haar), 2)
         before = _peak_mb()
         spec = base.scaled(width / max(base.dims))
         start = time.perf_counter()
-        net = draw_network(spec, np.random.default_rng(1))
+        net = draw_network(spec, np.random.default_rng(1), haar)
         drawn = time.perf_counter()
         _, valid = run_trajectory(net, iterations)
         done = time.perf_counter()
@@ -50,14 +53,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="2000,4000,8000,20000")
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--haar", default="auto")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.iterations)))
+        print(json.dumps(child(args.child, args.iterations, args.haar)))
         return
     rows = []
     for width in map(int, args.widths.split(",")):
-        out = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--child", str(width),
+        out = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--child", str(width), "--haar", args.haar,
                               "--iterations", str(args.iterations)], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         grown = r["peak_mb"] - r["before_mb"]

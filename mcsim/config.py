@@ -1,8 +1,9 @@
 """Study files: ``studies/NAME.toml`` read into a validated :class:`StudyConfig`.
 
 A study file holds ``iterations``, ``networks`` (per width), ``scales`` (width
-multipliers), ``seed``, optionally ``description`` and ``shard_size`` (networks per
-result shard, default 25), one
+multipliers), ``seed``, optionally ``description``, ``shard_size`` (networks per
+result shard, default 25) and ``haar`` (the form of the orthogonal factors,
+``mcsim.ensembles``: default ``auto``; ``structured`` is an approximation), one
 ``[[network]]`` table per network type (``name``, ``file`` relative to the study
 file) and a ``[quick]`` table overriding any of the scalar keys (its results go
 to ``NAME-quick``).
@@ -13,10 +14,11 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
+from .ensembles import HAAR_METHODS
 from .spec import NetworkSpec, SpecError
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
-_SCALARS = {"description", "iterations", "networks", "scales", "seed", "shard_size"}
+_SCALARS = {"description", "iterations", "networks", "scales", "seed", "shard_size", "haar"}
 _KEYS = _SCALARS | {"network", "quick"}
 
 
@@ -33,9 +35,12 @@ class StudyConfig:
     specs: dict[str, NetworkSpec]  # network type -> spec at scale 1
     description: str = ""
     shard_size: int = 25
+    haar: str = "auto"
 
     def __post_init__(self):
         where = str(self.source)
+        if self.haar not in HAAR_METHODS:
+            raise SpecError(f"{where}: haar: must be one of {', '.join(HAAR_METHODS)}, got {self.haar!r}")
         if self.networks < 2 or isinstance(self.networks, bool) or not isinstance(self.networks, int):
             raise SpecError(f"{where}: networks: must be an integer >= 2 (statistics need two), "
                             f"got {self.networks!r}")
@@ -95,6 +100,8 @@ class StudyConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         if "scales" in given:
             given["scales"] = tuple(given["scales"])
+        if given.get("haar", self.haar) != self.haar:  # another ensemble: results kept apart
+            given["name"] = f"{self.name}-{given['haar']}"
         return dataclasses.replace(self, **given)
 
 

@@ -51,6 +51,7 @@ class Task:
     seed: tuple[int, ...]
     start: int | None = None
     stop: int | None = None
+    haar: str = "auto"
 
     @property
     def kind(self) -> str:
@@ -60,7 +61,7 @@ class Task:
     def key(self) -> str:
         return shard_key(kind=self.kind, spec=self.spec.to_json(), iterations=self.iterations,
                          seed=list(self.seed), start=self.start, stop=self.stop, mcsim=__version__,
-                         haar="auto", householder_min_width=HOUSEHOLDER_MIN_WIDTH)
+                         haar=self.haar, householder_min_width=HOUSEHOLDER_MIN_WIDTH)
 
     @property
     def filename(self) -> str:
@@ -85,7 +86,7 @@ class Task:
             if self.kind == "se":
                 ds = state_evolution(self.spec, self.iterations)
             else:
-                ds = run_networks(self.spec, list(self.seed), self.start, self.stop, self.iterations)
+                ds = run_networks(self.spec, list(self.seed), self.start, self.stop, self.iterations, haar=self.haar)
         ds.attrs["shard_key"] = self.key
         return ds
 
@@ -100,7 +101,8 @@ def plan(config: StudyConfig) -> list[Task]:
                           seed=tuple(family_seed(config.seed, name, scale)))
             tasks.append(Task(**common))
             for start in range(0, config.networks, config.shard_size):
-                tasks.append(Task(**common, start=start, stop=min(start + config.shard_size, config.networks)))
+                tasks.append(Task(**common, start=start, stop=min(start + config.shard_size, config.networks),
+                                  haar=config.haar))
     return tasks
 
 
@@ -165,7 +167,9 @@ def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> 
         study=config.name, network=name, spec=spec.to_json(), seed=str(config.seed),
         seed_entropy=json.dumps({f"{s:g}": family_seed(config.seed, name, s) for s in config.scales}),
         seed_rule="network i at scale s: child i of numpy.random.SeedSequence(seed_entropy[s])",
-        networks=config.networks, iterations=config.iterations,
+        networks=config.networks, iterations=config.iterations, haar=config.haar,
+        ensemble=("APPROXIMATE: structured orthogonal factors (signs, permutation, DCT), not Haar"
+                  if config.haar == "structured" else "Haar-orthogonal U, V; i.i.d. singular values"),
         quadrature_tol=shards[next(t for t in shards if t.network == name and t.kind == "se")].attrs.get(
             "quadrature_tol", float("nan")))
     return result

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scales", type=_scales, help="width multipliers, comma-separated (e.g. 0.5,1,2)")
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--haar", help="form of the orthogonal factors: auto, dense, householder, "
+                                       "structured (approximate)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="joblib worker processes (default -1: all cores)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     return parser
@@ -62,6 +64,8 @@ def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = No
     folder = out / config.name
     print(f"study {config.name}: {', '.join(config.specs)}; {config.networks} networks x scales "
           f"{', '.join(f'{s:g}' for s in config.scales)} x {config.iterations} iterations -> {folder}", flush=True)
+    if config.haar == "structured":
+        print("ensemble: APPROXIMATE (structured factors: signs, permutation, DCT), not Haar", flush=True)
     shards = run_shards(config, folder / "shards", n_jobs, log=lambda line: print(line, flush=True))
     attrs = provenance(argv)
     plots = matplotlib_available()
@@ -98,7 +102,7 @@ def main(argv=None) -> int:
     try:
         config = StudyConfig.load(args.config or study_file(args.study), quick=args.quick)
         config = config.replace(networks=args.networks, scales=args.scales, iterations=args.iterations,
-                                seed=args.seed)
+                                seed=args.seed, haar=args.haar)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

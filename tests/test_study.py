@@ -163,6 +163,8 @@ def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, args, field):
      "missing.toml"),
     ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = -1\n[[network]]\nname = 'a'\nfile = 'a.toml'\n", "seed"),
     ("iterations = 2\nnetworks = [\n", "ill-formed"),
+    ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = 1\nhaar = 'qr'\n[[network]]\nname = 'a'\nfile = 'a.toml'\n",
+     "haar"),
 ])
 def test_bad_study_files_exit_2_naming_the_key(tmp_path, capsys, text, field):
     (tmp_path / "a.toml").write_text((ROOT / "studies" / "networks" / "chain.toml").read_text())
