@@ -63,12 +63,14 @@ def baseline_run(net: Network, iterations: int) -> np.ndarray:
     """Records (N_RECORDS, iterations, L) of undamped MAP ML-VAMP, as ``mcsim.montecarlo.run_trajectory``."""
     spec = net.spec
     L = spec.depth
+    if net.signals != 1:
+        raise ValueError("the numpy baseline runs one signal per network")
     if any(layer.kind != "linear" and layer.penalty[0] != "matched" for layer in spec.layers):
         raise ValueError("the numpy baseline runs matched (piecewise-linear) activations only")
     U = [u.matrix() if u is not None else None for u in net.U]
     V = [v.matrix() if v is not None else None for v in net.V]
-    z0 = net.z0
-    r_minus, gam_minus = [r.copy() for r in net.r_minus0], net.gam_minus0.copy()
+    z0, y = [z[0] for z in net.z0], net.y[0]
+    r_minus, gam_minus = [r[0].copy() for r in net.r_minus0], net.gam_minus0.copy()
     r_plus, gam_plus = [None] * L, np.zeros(L)
     out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)
     bvar = [spec.bias_of_variable(l) for l in range(L)]
@@ -83,7 +85,7 @@ def baseline_run(net: Network, iterations: int) -> np.ndarray:
         """(zhat, alpha) of map j's output (forward) or input (backward)."""
         layer = spec.layers[j]
         measured = j == L - 1
-        c = net.y if measured else r_minus[j + 1]
+        c = y if measured else r_minus[j + 1]
         gm = np.inf if measured else gam_minus[j + 1]
         if layer.kind == "linear":
             zp, zm, ap, am = _linear(U[j], V[j], net.sigma[j], layer.bias, layer.noise_var, gam_plus[j], gm,

@@ -136,3 +136,55 @@ def factor_matrix(data, n, code):
         factor_apply(data, 0, n, code, False, e, col)
         out[:, j] = col
     return out
+
+
+@njit(cache=True)
+def householder_apply_rows(q, n, transpose, T):
+    """Each row of T (B x n, C-contiguous) <- Q row (or Q^T row), in place: every
+    reflector is read once for all B rows (the same operations as row by row)."""
+    B = T.shape[0]
+    if not transpose:
+        for b in range(B):
+            for i in range(n):
+                T[b, i] *= q[i]
+    for step in range(n - 1):
+        k = step if transpose else n - 2 - step
+        a = _reflector_start(n, k)
+        u = q[a:a + n - k]
+        for b in range(B):
+            _reflect(u, T[b, k:])
+    if transpose:
+        for b in range(B):
+            for i in range(n):
+                T[b, i] *= q[i]
+
+
+@njit(cache=True)
+def factor_apply_rows(data, offset, n, code, transpose, X, xcol, OUT, ocol, buf, res):
+    """OUT[b, ocol:ocol+n] = Q X[b, xcol:xcol+n] (or Q^T ...) for every row b of X.
+
+    Several rows make matrix-matrix products: dense, one BLAS gemm; Householder, each
+    reflector applied to all rows while it is in cache.  ``buf``, ``res``: flat work
+    arrays of at least B n numbers.
+    """
+    B = X.shape[0]
+    if B == 1 or code == STRUCTURED:
+        for b in range(B):
+            factor_apply(data, offset, n, code, transpose, X[b, xcol:xcol + n], OUT[b, ocol:ocol + n])
+        return
+    T = buf[:B * n].reshape((B, n))
+    for b in range(B):
+        T[b] = X[b, xcol:xcol + n]
+    if code == DENSE:
+        M = data[offset:offset + n * n].reshape((n, n))
+        R = res[:B * n].reshape((B, n))
+        if transpose:
+            np.dot(T, M, R)  # row b: (M^T x_b)^T = x_b^T M
+        else:
+            np.dot(T, M.T, R)
+        for b in range(B):
+            OUT[b, ocol:ocol + n] = R[b]
+    else:
+        householder_apply_rows(data[offset:offset + householder_size(n)], n, transpose, T)
+        for b in range(B):
+            OUT[b, ocol:ocol + n] = T[b]

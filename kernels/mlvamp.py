@@ -1,6 +1,7 @@
-"""MAP ML-VAMP on one network (DESIGN.md 3), all iterations in one compiled call.
+"""MAP ML-VAMP on one network (DESIGN.md 3), all iterations in one compiled call, for
+B independent signals through the same network at once (rows of the state arrays).
 
-Variables z_0..z_L live in flat vectors at offsets ``voff``; map l = j + 1 (array
+Variables z_0..z_L live in flat rows at offsets ``voff``; map l = j + 1 (array
 index j) takes z_j to z_{j+1}.  Linear maps keep their orthogonal factors U_j, V_j
 in ``mats`` at ``uoff[j]``, ``vofm[j]``, in the forms ``ucode[j]``, ``vcode[j]``
 (``kernels.haar``: dense or Householder), and their k_j singular values in
@@ -9,7 +10,8 @@ in ``mats`` at ``uoff[j]``, ``vofm[j]``, in the forms ``ucode[j]``, ``vcode[j]``
 Products with the factors per linear map and iteration: V^T r^+ and U uhat (forward),
 U^T (r^- - b) and V shat (backward); the forward pass reuses the backward pass's
 U^T (r^- - b), since r^- does not change in between: 2 n_in^2 + 2 n_out^2
-multiply-adds (dense form).
+multiply-adds (dense form) per signal.  With B > 1 signals the products are
+matrix-matrix products (``kernels.haar.factor_apply_rows``).
 
 One iteration is a forward pass (prior, then maps 1..L-1 produce zhat^+_l) and a
 backward pass (maps L..1 produce zhat^-_{l-1}), each output followed by the
@@ -23,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from .activations import activation_prox_vector
-from .haar import factor_apply
+from .haar import factor_apply_rows
 from .linear import linear_backward, linear_forward
 from .priors import prior_prox_vector
 
@@ -78,86 +80,115 @@ def _minus_bias(x, b, out):
 
 @njit(cache=True)
 def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucode, vcode, sig, soff,
-               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, iterations, damping, out):
-    """Run ML-VAMP; fills ``out`` (N_RECORDS, iterations, L); returns the count of valid iterations.
+               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, iterations, damping, out, valid):
+    """Run ML-VAMP on B signals: y (B, n_L), z0 and r_minus (B, sum n_l), gam_minus (B, L);
+    fills ``out`` (B, N_RECORDS, iterations, L) and ``valid`` (B,), the count of valid
+    iterations of each signal.
 
     ``r_minus``/``gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated.
-    An iteration is invalid when some alpha leaves (0, 1) or is not finite.
+    A signal stops at the first alpha outside (0, 1) or not finite; the others go on.
     """
+    B = y.shape[0]
     L = kind.size
     total = voff[L]
-    r_plus = np.zeros(total)
-    gam_plus = np.zeros(L)
-    zhat = np.zeros(total)
-    s_t = np.zeros(total)
+    r_plus = np.zeros((B, total))
+    gam_plus = np.zeros((B, L))
+    zhat = np.zeros((B, total))
+    s_t = np.zeros((B, total))
     nmax = 0
     for j in range(L + 1):
         nmax = max(nmax, voff[j + 1] - voff[j])
-    u_t = np.zeros(voff[L + 1])  # u~ = U^T (r^-_l - b) at the offsets of z_l (the measurement's: U^T (y - b))
-    work = np.zeros(nmax)
-    shifted = np.zeros(nmax)  # r^-_l - b
+    u_t = np.zeros((B, voff[L + 1]))  # u~ = U^T (r^-_l - b) at the offsets of z_l (the measurement's: U^T (y - b))
+    work = np.zeros((B, nmax))
+    shifted = np.zeros((B, nmax))  # r^-_l - b
+    buf = np.empty(B * nmax)
+    res = np.empty(B * nmax)
+    alpha = np.zeros(B)
+    active = np.ones(B, np.bool_)
+    valid[:] = iterations
     # U^T (y - b) of the measurement, fixed
     jL = L - 1
     nL = voff[L + 1] - voff[L]
     if kind[jL] == LINEAR:
-        _minus_bias(y, bias[jL], shifted[:nL])
-        factor_apply(mats, uoff[jL], nL, ucode[jL], True, shifted[:nL], u_t[voff[L]:])
+        for b in range(B):
+            _minus_bias(y[b], bias[jL], shifted[b, :nL])
+        factor_apply_rows(mats, uoff[jL], nL, ucode[jL], True, shifted, 0, u_t, voff[L], buf, res)
 
     for t in range(iterations):
         # ---------------------------------------------------------------- forward
         for l in range(L):
             a0, a1 = voff[l], voff[l + 1]
-            rm = r_minus[a0:a1]
-            zh = zhat[a0:a1]
             if l == 0:
-                alpha = prior_prox_vector(prior_code, prior_par, rm, gam_minus[0], zh)
+                for b in range(B):
+                    alpha[b] = prior_prox_vector(prior_code, prior_par, r_minus[b, a0:a1], gam_minus[b, 0],
+                                                 zhat[b, a0:a1])
             else:
                 j = l - 1
                 p0, p1 = voff[j], voff[j + 1]
                 n_in, n_out = p1 - p0, a1 - a0
                 if kind[j] == LINEAR:
-                    factor_apply(mats, vofm[j], n_in, vcode[j], True, r_plus[p0:p1], s_t[p0:p1])
+                    factor_apply_rows(mats, vofm[j], n_in, vcode[j], True, r_plus, p0, s_t, p0, buf, res)
                     if t == 0:  # later, r^-_l is unchanged since the backward pass computed u~
-                        _minus_bias(rm, bias[j], shifted[:n_out])
-                        factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[a0:a1])
-                    alpha = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gam_minus[l],
-                                           s_t[p0:p1], u_t[a0:a1], work[:n_out])
-                    factor_apply(mats, uoff[j], n_out, ucode[j], False, work[:n_out], zh)
-                    zh += bias[j]
+                        for b in range(B):
+                            _minus_bias(r_minus[b, a0:a1], bias[j], shifted[b, :n_out])
+                        factor_apply_rows(mats, uoff[j], n_out, ucode[j], True, shifted, 0, u_t, a0, buf, res)
+                    for b in range(B):
+                        alpha[b] = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gam_minus[b, l],
+                                                  s_t[b, p0:p1], u_t[b, a0:a1], work[b, :n_out])
+                    factor_apply_rows(mats, uoff[j], n_out, ucode[j], False, work, 0, zhat, a0, buf, res)
+                    zhat[:, a0:a1] += bias[j]
                 else:
-                    _, alpha = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[p0:p1], rm,
-                                                      gam_plus[j], gam_minus[l], work[:n_out], zh)
-            if not (alpha > 0.0 and alpha < 1.0):
-                return t
-            g = _extrinsic(zh, alpha, rm, gam_minus[l], r_plus[a0:a1], damping, t == 0)
-            gam_plus[l] = g if t == 0 else damping * g + (1.0 - damping) * gam_plus[l]
-            _record(out, TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP, t, l,
-                    zh, z0[a0:a1], alpha, gam_plus[l], r_plus[a0:a1], bvar[l])
+                    for b in range(B):
+                        _, alpha[b] = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1],
+                                                             r_minus[b, a0:a1], gam_plus[b, j], gam_minus[b, l],
+                                                             work[b, :n_out], zhat[b, a0:a1])
+            for b in range(B):
+                if not active[b]:
+                    continue
+                if not (alpha[b] > 0.0 and alpha[b] < 1.0):
+                    active[b] = False
+                    valid[b] = t
+                    continue
+                zh = zhat[b, a0:a1]
+                g = _extrinsic(zh, alpha[b], r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], damping, t == 0)
+                gam_plus[b, l] = g if t == 0 else damping * g + (1.0 - damping) * gam_plus[b, l]
+                _record(out[b], TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP, t, l,
+                        zh, z0[b, a0:a1], alpha[b], gam_plus[b, l], r_plus[b, a0:a1], bvar[l])
         # --------------------------------------------------------------- backward
         for j in range(L - 1, -1, -1):
             p0, p1 = voff[j], voff[j + 1]
             q0, q1 = voff[j + 1], voff[j + 2]
             n_in, n_out = p1 - p0, q1 - q0
-            rp = r_plus[p0:p1]
-            zh = zhat[p0:p1]
-            gm = np.inf if j == L - 1 else gam_minus[j + 1]
-            c = y if j == L - 1 else r_minus[q0:q1]
+            measured = j == L - 1
             if kind[j] == LINEAR:  # s~ = V^T r^+ is the forward pass's, except for the measurement
-                if j == L - 1:
-                    factor_apply(mats, vofm[j], n_in, vcode[j], True, rp, s_t[p0:p1])
+                if measured:
+                    factor_apply_rows(mats, vofm[j], n_in, vcode[j], True, r_plus, p0, s_t, p0, buf, res)
                 else:
-                    _minus_bias(c, bias[j], shifted[:n_out])
-                    factor_apply(mats, uoff[j], n_out, ucode[j], True, shifted[:n_out], u_t[q0:q1])
-                alpha = linear_backward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[j], gm,
-                                        s_t[p0:p1], u_t[q0:q1], work[:n_in])
-                factor_apply(mats, vofm[j], n_in, vcode[j], False, work[:n_in], zh)
+                    for b in range(B):
+                        _minus_bias(r_minus[b, q0:q1], bias[j], shifted[b, :n_out])
+                    factor_apply_rows(mats, uoff[j], n_out, ucode[j], True, shifted, 0, u_t, q0, buf, res)
+                for b in range(B):
+                    gm = np.inf if measured else gam_minus[b, j + 1]
+                    alpha[b] = linear_backward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gm,
+                                               s_t[b, p0:p1], u_t[b, q0:q1], work[b, :n_in])
+                factor_apply_rows(mats, vofm[j], n_in, vcode[j], False, work, 0, zhat, p0, buf, res)
             else:
-                alpha, _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], rp, c,
-                                                  gam_plus[j], gm, zh, work[:n_out])
-            if not (alpha > 0.0 and alpha < 1.0):
-                return t
-            g = _extrinsic(zh, alpha, rp, gam_plus[j], r_minus[p0:p1], damping, False)
-            gam_minus[j] = damping * g + (1.0 - damping) * gam_minus[j]
-            _record(out, TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP, t, j,
-                    zh, z0[p0:p1], alpha, gam_minus[j], r_minus[p0:p1], bvar[j])
-    return iterations
+                for b in range(B):
+                    gm = np.inf if measured else gam_minus[b, j + 1]
+                    c = y[b] if measured else r_minus[b, q0:q1]
+                    alpha[b], _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1], c,
+                                                         gam_plus[b, j], gm, zhat[b, p0:p1], work[b, :n_out])
+            for b in range(B):
+                if not active[b]:
+                    continue
+                if not (alpha[b] > 0.0 and alpha[b] < 1.0):
+                    active[b] = False
+                    valid[b] = t
+                    continue
+                zh = zhat[b, p0:p1]
+                g = _extrinsic(zh, alpha[b], r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], damping, False)
+                gam_minus[b, j] = damping * g + (1.0 - damping) * gam_minus[b, j]
+                _record(out[b], TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP, t, j,
+                        zh, z0[b, p0:p1], alpha[b], gam_minus[b, j], r_minus[b, p0:p1], bvar[j])
+        if not active.any():
+            break

@@ -96,8 +96,8 @@ def haar_factor(rng: np.random.Generator, n: int, method: str = "auto", buffer: 
     return OrthogonalFactor(n, code, data, offset)
 
 
-def sample_prior(rng: np.random.Generator, prior: tuple[str, dict], n: int) -> np.ndarray:
-    """n i.i.d. draws of the input law."""
+def sample_prior(rng: np.random.Generator, prior: tuple[str, dict], n) -> np.ndarray:
+    """i.i.d. draws of the input law, of shape ``n`` (an int or a tuple)."""
     law, p = prior
     if law == "gaussian":
         return rng.normal(0.0, np.sqrt(p["var"]), n)
@@ -113,11 +113,12 @@ def pwl(x: np.ndarray, slope: float) -> np.ndarray:
 
 @dataclass
 class Network:
-    """One random network with its truth, observation and ML-VAMP initialisation.
+    """One random network with its truth, observation and ML-VAMP initialisation, for
+    B independent signals (rows).
 
     ``U[j]``, ``V[j]`` (:class:`OrthogonalFactor`, all stored in one array ``factors``),
-    ``sigma[j]`` are None for activation maps.  ``z0[l]`` for
-    l = 0..L is the true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
+    ``sigma[j]`` are None for activation maps.  ``z0[l]`` (B x n_l) for l = 0..L is the
+    true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
     z0_l + N(0, tau_init_l), ``gam_minus0[l]`` = 1 / tau_init_l, tau_init_l = E[z0_l^2].
     """
 
@@ -134,10 +135,20 @@ class Network:
     def y(self) -> np.ndarray:
         return self.z0[-1]
 
+    @property
+    def signals(self) -> int:
+        return self.z0[0].shape[0]
+
+    def signal(self, b: int) -> "Network":
+        """The same network with only signal b."""
+        return Network(self.spec, self.U, self.V, self.sigma, [z[b:b + 1] for z in self.z0],
+                       [r[b:b + 1] for r in self.r_minus0], self.gam_minus0, self.factors)
+
 
 def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto",
-                 reuse: np.ndarray | None = None) -> Network:
-    """Draw factors, the truth z0_0..z0_L and the initial messages, in that order.
+                 reuse: np.ndarray | None = None, signals: int = 1) -> Network:
+    """Draw factors, then the truths z0_0..z0_L of ``signals`` signals and their initial
+    messages, in that order.
 
     The factors go into ``reuse`` if it is large enough (e.g. the previous network's
     ``factors``, which is then overwritten): fresh memory costs page faults.
@@ -158,17 +169,19 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto"
             pos += U[-1].data.size + V[-1].data.size
         else:
             sigma.append(None), U.append(None), V.append(None)
-    z = [sample_prior(rng, spec.input.prior, dims[0])]
+    B = signals
+    z = [sample_prior(rng, spec.input.prior, (B, dims[0]))]
     for j, layer in enumerate(spec.layers):
         if layer.kind == "linear":
             k = sigma[j].size
-            u = np.zeros(dims[j + 1])
-            u[:k] = sigma[j] * V[j].apply(z[-1], transpose=True)[:k]
-            nxt = U[j].apply(u) + layer.bias
+            u = np.zeros((B, dims[j + 1]))
+            for b in range(B):
+                u[b, :k] = sigma[j] * V[j].apply(z[-1][b], transpose=True)[:k]
+            nxt = np.array([U[j].apply(ub) for ub in u]) + layer.bias
         else:
             nxt = pwl(z[-1], layer.slope)
-        z.append(nxt + rng.normal(0.0, np.sqrt(layer.noise_var), dims[j + 1]) if layer.noise_var > 0 else nxt)
+        z.append(nxt + rng.normal(0.0, np.sqrt(layer.noise_var), (B, dims[j + 1])) if layer.noise_var > 0 else nxt)
     tau_init, _ = signal_moments(spec)
     tau_init = tau_init[: spec.depth]
-    r_minus0 = [z[l] + rng.normal(0.0, np.sqrt(tau_init[l]), dims[l]) for l in range(spec.depth)]
+    r_minus0 = [z[l] + rng.normal(0.0, np.sqrt(tau_init[l]), (B, dims[l])) for l in range(spec.depth)]
     return Network(spec, U, V, sigma, z, r_minus0, 1.0 / tau_init, factors)

@@ -50,15 +50,25 @@ def _packed(net: Network):
             net.factors, uoff, vofm, ucode, vcode,
             np.concatenate(sig) if sig else np.zeros(0), soff,
             prior_code, float(spec.input.penalty[1][key]), net.y,
-            np.concatenate(net.z0[:L]), bvar,
-            np.concatenate(net.r_minus0), net.gam_minus0.copy())
+            np.concatenate(net.z0[:L], axis=1), bvar,
+            np.concatenate(net.r_minus0, axis=1), np.tile(net.gam_minus0, (net.signals, 1)))
+
+
+def run_signals(net: Network, iterations: int, damping: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Records (B, N_RECORDS, iterations, L) of ML-VAMP on the B signals of ``net`` (NaN
+    past divergence) and their valid counts (B,)."""
+    out = np.full((net.signals, mlvamp.N_RECORDS, iterations, net.spec.depth), np.nan)
+    valid = np.zeros(net.signals, np.int64)
+    mlvamp.mlvamp_run(*_packed(net), iterations, damping, out, valid)
+    return out, valid
 
 
 def run_trajectory(net: Network, iterations: int, damping: float = 1.0) -> tuple[np.ndarray, int]:
-    """Records (N_RECORDS, iterations, L) of ML-VAMP on ``net`` (NaN past divergence) and the valid count."""
-    out = np.full((mlvamp.N_RECORDS, iterations, net.spec.depth), np.nan)
-    valid = mlvamp.mlvamp_run(*_packed(net), iterations, damping, out)
-    return out, valid
+    """Records (N_RECORDS, iterations, L) of ML-VAMP on a one-signal ``net`` and its valid count."""
+    if net.signals != 1:
+        raise ValueError(f"run_trajectory runs one signal, the network has {net.signals}: use run_signals")
+    out, valid = run_signals(net, iterations, damping)
+    return out[0], int(valid[0])
 
 
 def _check_run_args(iterations, damping, haar="auto"):
@@ -76,21 +86,22 @@ def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0, 
     """
     _check_run_args(iterations, damping, haar)
     out, valid = _trajectories(spec, [seed], iterations, damping, haar)
-    ds = trajectory_dataset(out[0], spec)
-    ds["valid_iterations"] = valid[0]
+    ds = trajectory_dataset(out[0, 0], spec)
+    ds["valid_iterations"] = valid[0, 0]
     return ds
 
 
-def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping: float, haar: str):
-    """Records and valid counts of the networks seeded by ``seeds``, with single-threaded
-    BLAS (so that results do not depend on where they run)."""
+def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping: float, haar: str, signals: int = 1):
+    """Records (network, signal, ...) and valid counts (network, signal) of the networks
+    seeded by ``seeds``, with single-threaded BLAS (so that results do not depend on
+    where they run)."""
     runs, buffer = [], None
     with threadpool_limits(limits=1):
         for s in seeds:
-            net = draw_network(spec, np.random.default_rng(s), haar, reuse=buffer)
-            runs.append(run_trajectory(net, iterations, damping))
+            net = draw_network(spec, np.random.default_rng(s), haar, reuse=buffer, signals=signals)
+            runs.append(run_signals(net, iterations, damping))
             buffer = net.factors
-    return np.stack([r[0] for r in runs]), np.array([r[1] for r in runs])
+    return np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs])
 
 
 def network_seeds(seed, start: int, stop: int) -> list[np.random.SeedSequence]:
@@ -102,31 +113,39 @@ def network_seeds(seed, start: int, stop: int) -> list[np.random.SeedSequence]:
 
 
 def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int,
-                 damping: float = 1.0, haar: str = "auto") -> xr.Dataset:
+                 damping: float = 1.0, haar: str = "auto", signals: int = 1) -> xr.Dataset:
     """Networks ``start .. stop-1`` of the family seeded by ``seed`` (network i uses
-    ``SeedSequence(seed).spawn(...)[i]``): Dataset on (network, iteration, layer)."""
+    ``SeedSequence(seed).spawn(...)[i]``): Dataset on (network, iteration, layer), or on
+    (network, signal, iteration, layer) with ``signals`` > 1 signals per network."""
     _check_run_args(iterations, damping, haar)
-    records, valid = _trajectories(spec, network_seeds(seed, start, stop), iterations, damping, haar)
-    ds = trajectory_dataset(records, spec, ("network",), {"network": np.arange(start, stop)})
-    ds["valid_iterations"] = ("network", valid)
+    check_count(signals, "signals")
+    records, valid = _trajectories(spec, network_seeds(seed, start, stop), iterations, damping, haar, signals)
+    if signals == 1:
+        records, valid = records[:, 0], valid[:, 0]
+    lead = ("network",) if signals == 1 else ("network", "signal")
+    coords = {"network": np.arange(start, stop)} | ({} if signals == 1 else {"signal": np.arange(signals)})
+    ds = trajectory_dataset(records, spec, lead, coords)
+    ds["valid_iterations"] = (lead, valid)
     ds["valid_iterations"].attrs["long_name"] = "iterations before a divergence left (0, 1)"
     return ds
 
 
 def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: int = -1,
-             damping: float = 1.0, haar: str = "auto") -> xr.Dataset:
+             damping: float = 1.0, haar: str = "auto", signals: int = 1) -> xr.Dataset:
     """Trajectories of ``networks`` independent random networks: Dataset on (network, iteration, layer).
 
     Network i uses ``SeedSequence(seed).spawn(networks)[i]`` and single-threaded BLAS,
     so the result is bitwise the same whatever ``n_jobs`` (joblib worker processes;
     -1 = all cores).  ``haar``: the form of the orthogonal factors (``mcsim.ensembles``).
+    ``signals`` > 1 runs that many independent signals through each network at once
+    (matrix-matrix products), adding a ``signal`` dimension.
     """
     _check_run_args(iterations, damping, haar)
     check_count(networks, "networks")
     workers = joblib.effective_n_jobs(n_jobs)
     bounds = np.linspace(0, networks, min(networks, 4 * workers) + 1).astype(int)
     parts = joblib.Parallel(n_jobs=workers)(
-        joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, damping, haar)
+        joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, damping, haar, signals)
         for a, b in zip(bounds[:-1], bounds[1:]))
     ds = xr.concat(parts, "network") if len(parts) > 1 else parts[0]
     ds.attrs["seed"] = str(seed)
