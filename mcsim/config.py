@@ -11,6 +11,7 @@ to ``NAME-quick``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 from pathlib import Path
 
@@ -103,6 +104,26 @@ class StudyConfig:
         if given.get("haar", self.haar) != self.haar:  # another ensemble: results kept apart
             given["name"] = f"{self.name}-{given['haar']}"
         return dataclasses.replace(self, **given)
+
+
+def config_to_json(config: StudyConfig) -> str:
+    """The resolved study (networks as their spec dicts) as JSON: what ``merge`` rebuilds it from."""
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    fields.update(source=str(config.source), scales=list(config.scales),
+                  specs={name: spec.source for name, spec in config.specs.items()})
+    return json.dumps(fields, sort_keys=True, indent=1)
+
+
+def config_from_json(text: str, where: str) -> StudyConfig:
+    """Inverse of :func:`config_to_json`; SpecError naming ``where`` if it is not one."""
+    try:
+        fields = json.loads(text)
+        fields["source"] = Path(fields["source"])
+        fields["scales"] = tuple(fields["scales"])
+        fields["specs"] = {name: NetworkSpec.from_dict(d) for name, d in fields["specs"].items()}
+        return StudyConfig(**fields)
+    except (ValueError, KeyError, TypeError) as err:
+        raise SpecError(f"{where}: not a study record ({err})") from None
 
 
 def study_file(name: str) -> Path:

@@ -13,6 +13,7 @@ network types the study holds.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -110,27 +111,53 @@ def _run(task: Task) -> tuple[Task, xr.Dataset]:
     return task, task.run()
 
 
-def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print) -> dict[Task, xr.Dataset]:
-    """Every shard of the study, reading finished ones from ``folder`` and computing
-    (and writing, atomically) the rest in ``n_jobs`` joblib worker processes."""
+def _parallel(n_jobs: int, backend: str, scheduler: str | None):
+    """A joblib backend context: worker processes here (``loky``), or the workers of a
+    ``dask.distributed`` scheduler (``dask``; the ``hpc`` extra)."""
+    if backend == "loky":
+        return contextlib.nullcontext(joblib.effective_n_jobs(n_jobs))
+    try:
+        from distributed import Client
+    except ImportError:
+        raise RuntimeError("--backend dask needs dask.distributed: pip install 'mcsim[hpc]'") from None
+    client = Client(scheduler) if scheduler else Client(processes=True, threads_per_worker=1)
+
+    @contextlib.contextmanager
+    def dask_backend():
+        try:
+            with joblib.parallel_config(backend="dask"):
+                yield max(1, sum(client.nthreads().values()))
+        finally:
+            client.close()
+    return dask_backend()
+
+
+def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print, shard: tuple[int, int] = (0, 1),
+               backend: str = "loky", scheduler: str | None = None) -> dict[Task, xr.Dataset]:
+    """Every finished shard of the study, reading them from ``folder`` and computing (and
+    writing, atomically) the missing ones among this process's part: task k of the plan
+    belongs to part ``k mod N`` of ``shard = (I, N)``.  Tasks run in ``n_jobs`` joblib
+    worker processes, or on a dask cluster (``backend="dask"``, ``scheduler`` address)."""
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
     tasks = plan(config)
+    part, parts = shard
     shards = {t: ds for t in tasks if (ds := load_shard(folder / t.filename, t.key)) is not None}
-    pending = sorted((t for t in tasks if t not in shards), key=lambda t: (t.kind != "se", -t.cost))
+    pending = sorted((t for k, t in enumerate(tasks) if k % parts == part and t not in shards),
+                     key=lambda t: (t.kind != "se", -t.cost))
     if shards:
         log(f"resuming: {len(shards)} of {len(tasks)} shards already in {folder}")
     if not pending:
         return shards
     progress = Progress(sum(t.cost for t in pending), f"{config.name}: {len(pending)} shards")
-    workers = min(joblib.effective_n_jobs(n_jobs), len(pending))
     start = time.monotonic()
     try:
-        for task, ds in joblib.Parallel(n_jobs=workers, return_as="generator_unordered")(
-                joblib.delayed(_run)(t) for t in pending):
-            write_atomic(ds, folder / task.filename)
-            shards[task] = ds
-            progress.advance(task.cost)
+        with _parallel(n_jobs, backend, scheduler) as workers:
+            for task, ds in joblib.Parallel(n_jobs=min(workers, len(pending)), return_as="generator_unordered")(
+                    joblib.delayed(_run)(t) for t in pending):
+                write_atomic(ds, folder / task.filename)
+                shards[task] = ds
+                progress.advance(task.cost)
     finally:
         progress.close()
     wall = time.monotonic() - start

@@ -35,6 +35,19 @@ def write_atomic(ds: xr.Dataset, path: Path, compress: bool = False) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def load_shard(path: Path, key: str) -> xr.Dataset | None:
     """The shard at ``path`` loaded in memory if it exists, is readable and holds ``key``;
     otherwise None (the caller recomputes it)."""

@@ -5,21 +5,24 @@ random networks, runs ML-VAMP on each and computes the SE; writes
 ``OUT/NAME/<network>.nc`` (trajectories, SE, statistics, provenance), a figure
 ``OUT/NAME/<network>.png`` (with matplotlib) and the verdict table
 ``OUT/NAME/summary.txt``.  Work is saved shard by shard under ``OUT/NAME/shards``:
-re-running an interrupted command resumes it.  ``python -m mcsim.study list``
-lists the studies.
+re-running an interrupted command resumes it.  ``--shard I/N`` runs one part
+(e.g. one SLURM array task) and ``python -m mcsim.study merge OUT/NAME`` assembles
+the parts; ``--backend dask`` runs on a dask.distributed cluster.
+``python -m mcsim.study list`` lists the studies.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .config import StudyConfig, known_studies, study_file
-from .engine import assemble, run_shards
+from .config import StudyConfig, config_from_json, config_to_json, known_studies, study_file
+from .engine import assemble, plan, run_shards
 from .plots import matplotlib_available, plot_network
 from .provenance import provenance
 from .report import statistics, verdict_table
-from .shards import write_atomic
+from .shards import load_shard, write_atomic, write_text_atomic
 from .spec import SpecError
 
 
@@ -32,7 +35,8 @@ def _scales(text: str) -> list[float]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mcsim.study", description=__doc__.splitlines()[0])
-    parser.add_argument("study", nargs="?", help="a study in studies/ (e.g. scaling), or 'list'")
+    parser.add_argument("study", nargs="?", help="a study in studies/ (e.g. scaling), 'list', or 'merge FOLDER'")
+    parser.add_argument("folder", nargs="?", type=Path, help="with merge: the study's results folder")
     parser.add_argument("--config", type=Path, help="a study file to run instead of a named study")
     parser.add_argument("--quick", action="store_true", help="the study's reduced preset ([quick] table)")
     parser.add_argument("--networks", type=int, help="networks per width")
@@ -43,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                                        "structured (approximate)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="joblib worker processes (default -1: all cores)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
+    parser.add_argument("--shard", help="run part I of N (I/N, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT")
+    parser.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                        help="loky: worker processes here; dask: a dask.distributed cluster (pip install 'mcsim[hpc]')")
+    parser.add_argument("--scheduler", help="with --backend dask: the scheduler address (default: a local cluster)")
     return parser
 
 
@@ -59,14 +67,52 @@ def list_studies() -> str:
     return "\n".join(lines)
 
 
-def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = None) -> dict:
-    """Run (or resume) a study; returns {network type: result dataset}."""
+def _shard(text: str | None) -> tuple[int, int]:
+    """``I/N`` (0 <= I < N), else SLURM's array task id/count when set, else 0/1."""
+    if text is None:
+        task, count = os.environ.get("SLURM_ARRAY_TASK_ID"), os.environ.get("SLURM_ARRAY_TASK_COUNT")
+        if task is None or count is None:
+            return 0, 1
+        text = f"{int(task) - int(os.environ.get('SLURM_ARRAY_TASK_MIN', 0))}/{count}"
+    try:
+        part, parts = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SpecError(f"--shard: expected I/N, e.g. 0/4; got {text!r}") from None
+    if not 0 <= part < parts:
+        raise SpecError(f"--shard: need 0 <= I < N, got {text!r}")
+    return part, parts
+
+
+RECORD = "study.json"  # the resolved study, written beside its results: what merge rebuilds it from
+
+
+def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = None, shard=(0, 1),
+        backend: str = "loky", scheduler: str | None = None) -> dict:
+    """Run (or resume) a study, or this process's part of it; returns {network type:
+    result dataset}, empty while other parts are missing."""
     folder = out / config.name
     print(f"study {config.name}: {', '.join(config.specs)}; {config.networks} networks x scales "
           f"{', '.join(f'{s:g}' for s in config.scales)} x {config.iterations} iterations -> {folder}", flush=True)
     if config.haar == "structured":
         print("ensemble: APPROXIMATE (structured factors: signs, permutation, DCT), not Haar", flush=True)
-    shards = run_shards(config, folder / "shards", n_jobs, log=lambda line: print(line, flush=True))
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / RECORD
+    if record.is_file() and config_from_json(record.read_text(), str(record)) != config:
+        raise SpecError(f"{record}: holds a different study (spec, seed or sizes); use another --out")
+    write_text_atomic(record, config_to_json(config))
+    shards = run_shards(config, folder / "shards", n_jobs, log=lambda line: print(line, flush=True), shard=shard,
+                        backend=backend, scheduler=scheduler)
+    missing = len(plan(config)) - len(shards)
+    if missing:
+        print(f"part {shard[0]}/{shard[1]} done; {missing} shards of other parts missing: when all parts have "
+              f"run, python -m mcsim.study merge {folder}", flush=True)
+        return {}
+    return finish(config, folder, shards, argv)
+
+
+def finish(config: StudyConfig, folder: Path, shards: dict, argv: list[str] | None = None) -> dict:
+    """Assemble every network type's result, add statistics and provenance, write the
+    files, the figures and the verdict table."""
     attrs = provenance(argv)
     plots = matplotlib_available()
     results, tables = {}, []
@@ -80,8 +126,7 @@ def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = No
         tables.append(verdict_table(result))
         print(tables[-1], flush=True)
         results[name] = result
-    summary = folder / "summary.txt"
-    summary.write_text("\n\n".join(tables) + "\n")
+    write_text_atomic(folder / "summary.txt", "\n\n".join(tables) + "\n")
     print(f"wrote {', '.join(f'{n}.nc' for n in config.specs)}"
           + (f", {', '.join(f'{n}.png' for n in config.specs)}" if plots else "")
           + f" and summary.txt in {folder}")
@@ -90,10 +135,31 @@ def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = No
     return results
 
 
+def merge(folder: Path, argv: list[str] | None = None) -> dict:
+    """Assemble a study whose parts ran separately (``--shard I/N``) from its folder."""
+    record = folder / RECORD
+    if not record.is_file():
+        raise SpecError(f"{folder}: no {RECORD}: not the folder of a study run (results/<study>)")
+    config = config_from_json(record.read_text(), str(record))
+    tasks = plan(config)
+    shards = {t: ds for t in tasks if (ds := load_shard(folder / "shards" / t.filename, t.key)) is not None}
+    if len(shards) < len(tasks):
+        raise SpecError(f"{folder}: {len(tasks) - len(shards)} of {len(tasks)} shards missing or unreadable "
+                        f"(e.g. shards/{next(t for t in tasks if t not in shards).filename}); run the missing parts")
+    return finish(config, folder, shards, argv)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.study == "list":
         print(list_studies())
+        return 0
+    if args.study == "merge":
+        try:
+            merge(args.folder or Path(""), argv)
+        except SpecError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     if (args.study is None) == (args.config is None):
         print("error: give a study name (see 'python -m mcsim.study list') or --config FILE, not both",
@@ -103,11 +169,15 @@ def main(argv=None) -> int:
         config = StudyConfig.load(args.config or study_file(args.study), quick=args.quick)
         config = config.replace(networks=args.networks, scales=args.scales, iterations=args.iterations,
                                 seed=args.seed, haar=args.haar)
+        shard = _shard(args.shard)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        run(config, args.out, args.n_jobs, argv)
+        run(config, args.out, args.n_jobs, argv, shard, args.backend, args.scheduler)
+    except (SpecError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except OSError as err:  # an unwritable or clashing output folder
         print(f"error: {args.out}: cannot write results: {err}", file=sys.stderr)
         return 2
