@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class StudyConfig:
         where = str(self.source)
         if self.haar not in HAAR_METHODS:
             raise SpecError(f"{where}: haar: must be one of {', '.join(HAAR_METHODS)}, got {self.haar!r}")
-        if self.networks < 2 or isinstance(self.networks, bool) or not isinstance(self.networks, int):
+        if isinstance(self.networks, bool) or not isinstance(self.networks, int) or self.networks < 2:
             raise SpecError(f"{where}: networks: must be an integer >= 2 (statistics need two), "
                             f"got {self.networks!r}")
         for key in ("iterations", "shard_size"):
@@ -51,8 +52,8 @@ class StudyConfig:
                 raise SpecError(f"{where}: {key}: must be a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise SpecError(f"{where}: seed: must be a non-negative integer, got {self.seed!r}")
-        if not self.scales or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0
-                                  for s in self.scales):
+        if not isinstance(self.scales, tuple) or not self.scales or any(
+                isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < math.inf for s in self.scales):
             raise SpecError(f"{where}: scales: must be a non-empty list of positive numbers, got {self.scales!r}")
         if len(set(self.scales)) != len(self.scales):
             raise SpecError(f"{where}: scales: repeated value in {list(self.scales)}")

@@ -83,10 +83,15 @@ def _table(value, where: str) -> dict:
     return value
 
 
+def _key_name(key) -> str:
+    """A key as it appears in a field path (quoted unless a plain identifier)."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
 def _check_keys(d: dict, allowed: set, required: set, where: str):
-    unknown = set(d) - allowed
+    unknown = sorted(map(_key_name, set(d) - allowed))
     if unknown:
-        _fail(f"{where}.{sorted(unknown)[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        _fail(f"{where}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
     for key in sorted(required):
         if key not in d:
             _fail(f"{where}.{key}", "missing")
@@ -98,7 +103,7 @@ def _law(d, where: str, laws: dict, key: str = "law") -> tuple[str, dict]:
     if key not in d:
         _fail(f"{where}.{key}", "missing")
     name = d[key]
-    if name not in laws:
+    if not isinstance(name, str) or name not in laws:
         _fail(f"{where}.{key}", f"unknown {key} {name!r} (known: {', '.join(sorted(laws))})")
     required, optional = laws[name]
     _check_keys(d, required | set(optional) | {key}, required, where)
@@ -231,7 +236,7 @@ class NetworkSpec:
                     bias=_number(dl.get("bias", 0.0), f"{where}.bias"),
                     noise_var=_number(dl.get("noise_var", 0.0), f"{where}.noise_var", nonnegative=True),
                 )
-            elif kind in ACTIVATIONS:
+            elif isinstance(kind, str) and kind in ACTIVATIONS:
                 allowed = {"kind", "noise_var", "penalty", "dim"} | ({"slope"} if kind == "leaky_relu" else set())
                 _check_keys(dl, allowed, set(), where)
                 if i == 0 or layers[-1].kind != "linear":
