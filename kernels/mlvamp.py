@@ -73,6 +73,13 @@ def _record(out, row_tau, row_alpha, row_gamma, row_mse, row_ovl, t, l, zhat, z0
 
 
 @njit(cache=True)
+def _healthy(out, row_tau, row_gamma, row_mse, t, l):
+    """The estimate's and the message's errors are finite and the precision is positive and finite."""
+    gam = out[row_gamma, t, l]
+    return np.isfinite(out[row_tau, t, l]) and np.isfinite(out[row_mse, t, l]) and gam > 0.0 and np.isfinite(gam)
+
+
+@njit(cache=True)
 def _minus_bias(x, b, out):
     for i in range(x.size):
         out[i] = x[i] - b
@@ -86,7 +93,8 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
     iterations of each signal.
 
     ``r_minus``/``gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated.
-    A signal stops at the first alpha outside (0, 1) or not finite; the others go on.
+    A signal stops at the first alpha outside (0, 1) or not finite, non-finite error or
+    non-positive precision (``valid`` = that iteration); the others go on.
     """
     B = y.shape[0]
     L = kind.size
@@ -154,6 +162,9 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                 gam_plus[b, l] = g if t == 0 else damping * g + (1.0 - damping) * gam_plus[b, l]
                 _record(out[b], TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP, t, l,
                         zh, z0[b, a0:a1], alpha[b], gam_plus[b, l], r_plus[b, a0:a1], bvar[l])
+                if not _healthy(out[b], TAU_PLUS, GAMMA_PLUS, RP_MSE, t, l):
+                    active[b] = False
+                    valid[b] = t
         # --------------------------------------------------------------- backward
         for j in range(L - 1, -1, -1):
             p0, p1 = voff[j], voff[j + 1]
@@ -190,5 +201,8 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                 gam_minus[b, j] = damping * g + (1.0 - damping) * gam_minus[b, j]
                 _record(out[b], TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP, t, j,
                         zh, z0[b, p0:p1], alpha[b], gam_minus[b, j], r_minus[b, p0:p1], bvar[j])
+                if not _healthy(out[b], TAU_MINUS, GAMMA_MINUS, RM_MSE, t, j):
+                    active[b] = False
+                    valid[b] = t
         if not active.any():
             break

@@ -30,7 +30,7 @@ from .config import StudyConfig
 from .ensembles import HOUSEHOLDER_MIN_WIDTH
 from .montecarlo import run_networks
 from .progress import Progress
-from .shards import load_shard, remove_stale_temporaries, shard_key, write_atomic
+from .shards import content_checksum, load_shard, remove_stale_temporaries, shard_key, write_atomic
 from .spec import NetworkSpec
 from .state_evolution import state_evolution
 from .truth import signal_moments
@@ -108,7 +108,21 @@ def plan(config: StudyConfig) -> list[Task]:
 
 
 def _run(task: Task) -> tuple[Task, xr.Dataset]:
-    return task, task.run()
+    ds = task.run()
+    ds.attrs["checksum"] = content_checksum(ds)
+    return task, ds
+
+
+def load_shards(tasks: list[Task], folder: Path, log=print) -> dict[Task, xr.Dataset]:
+    """The intact shards of ``tasks`` in ``folder``; each one present but unusable is reported."""
+    shards = {}
+    for t in tasks:
+        ds, why = load_shard(folder / t.filename, t.key)
+        if ds is not None:
+            shards[t] = ds
+        elif why:
+            log(f"shard {t.filename}: {why}: not used")
+    return shards
 
 
 def _parallel(n_jobs: int, backend: str, scheduler: str | None):
@@ -142,7 +156,7 @@ def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print, s
     remove_stale_temporaries(folder)
     tasks = plan(config)
     part, parts = shard
-    shards = {t: ds for t in tasks if (ds := load_shard(folder / t.filename, t.key)) is not None}
+    shards = load_shards(tasks, folder, log)
     pending = sorted((t for k, t in enumerate(tasks) if k % parts == part and t not in shards),
                      key=lambda t: (t.kind != "se", -t.cost))
     if shards:

@@ -126,7 +126,7 @@ def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int
     coords = {"network": np.arange(start, stop)} | ({} if signals == 1 else {"signal": np.arange(signals)})
     ds = trajectory_dataset(records, spec, lead, coords)
     ds["valid_iterations"] = (lead, valid)
-    ds["valid_iterations"].attrs["long_name"] = "iterations before a divergence left (0, 1)"
+    ds["valid_iterations"].attrs["long_name"] = "iterations completed before a stop: alpha outside (0, 1), a non-finite error or a non-positive precision"
     return ds
 
 

@@ -6,6 +6,10 @@ t-test p-value, and the RMS deviation; per iteration and layer, the log-log slop
 the RMS deviation against the width of that layer over the scales (theory: -1/2);
 and the verdict at the largest width: "consistent" when p > ALPHA / K, Bonferroni
 over the K checks (quantities x iterations x layers) of the network type.
+
+A network whose run stopped early (an alpha left (0, 1): ``valid_iterations`` short)
+or produced a non-finite error is excluded from every statistic at its width, and
+counted in ``excluded`` (scale).
 """
 from __future__ import annotations
 
@@ -21,9 +25,16 @@ ALPHA = 0.01
 NO_PREDICTION, DEVIATES, CONSISTENT = -1, 0, 1
 
 
+def completed(result: xr.Dataset) -> xr.DataArray:
+    """(scale, network): the run went through every iteration with finite errors."""
+    finite = np.isfinite(result[list(COMPARED)].to_array()).all(("variable", "iteration", "layer"))
+    return finite & (result.valid_iterations == result.sizes["iteration"])
+
+
 def _deviations(result: xr.Dataset, q: str) -> np.ndarray:
-    """(statistic, scale, iteration, layer) array of mean_deviation fields (NaN without SE)."""
-    mc = result[q].transpose("scale", "network", "iteration", "layer").values
+    """(statistic, scale, iteration, layer) array of mean_deviation fields over the
+    completed networks (NaN without SE)."""
+    mc = result[q].where(completed(result)).transpose("scale", "network", "iteration", "layer").values
     se = result[f"se_{q}"].transpose("scale", "iteration", "layer").values
     out = np.full((len(STATISTICS),) + se.shape, np.nan)
     for s, t, l in np.ndindex(se.shape):
@@ -54,6 +65,8 @@ def statistics(result: xr.Dataset) -> xr.Dataset:
     p_last = {q: devs[q][STATISTICS.index("p_value"), -1] for q in COMPARED}
     checks = int(sum(np.isfinite(p).sum() for p in p_last.values()))
     out = xr.Dataset(coords={"statistic": list(STATISTICS), "fit": list(FIT)})
+    out["excluded"] = (~completed(result)).sum("network").astype(np.int64)
+    out["excluded"].attrs["long_name"] = "networks excluded from the statistics: stopped early or non-finite"
     for q in COMPARED:
         out[f"deviation_{q}"] = (("statistic", "scale", "iteration", "layer"), devs[q], {
             "long_name": f"mean_i {q}_i - SE: mean, 95% t interval (low, high), t-test p-value, "
@@ -80,12 +93,14 @@ def summary_line(result: xr.Dataset) -> str:
     """One line: consistent everywhere, or where it deviates first."""
     bad = [(t, l, q) for q in COMPARED for t, l in zip(*np.nonzero(result[f"verdict_{q}"].values == DEVIATES))]
     checks = result[f"verdict_{COMPARED[0]}"].attrs["checks"]
+    excluded = int(result.excluded.sum()) if "excluded" in result else 0
+    note = f"; {excluded} networks excluded (stopped early or non-finite)" if excluded else ""
     if not bad:
-        return f"consistent with SE at all {checks} checks"
+        return f"consistent with SE at all {checks} checks" + note
     first = min(t for t, _, _ in bad)
     layers = sorted({int(l) for t, l, _ in bad if t == first})
     return (f"DEVIATES at {len(bad)} of {checks} checks, first at iteration {first} "
-            f"(z_{', z_'.join(map(str, layers))})")
+            f"(z_{', z_'.join(map(str, layers))})" + note)
 
 
 def verdict_table(result: xr.Dataset) -> str:

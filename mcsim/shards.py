@@ -2,8 +2,9 @@
 
 A shard is a netCDF file holding one unit of work (the SE of a network type at one
 width, or a range of its Monte Carlo networks).  Its ``shard_key`` attribute is a
-SHA-256 of everything the content depends on, so a re-run reuses exactly the shards
-that still hold what it would compute, and recomputes the rest.
+SHA-256 of everything the content depends on, and its ``checksum`` a SHA-256 of the
+content itself, so a re-run reuses exactly the shards that are intact and still hold
+what it would compute, and recomputes (and reports) the rest.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 
@@ -48,18 +50,31 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load_shard(path: Path, key: str) -> xr.Dataset | None:
-    """The shard at ``path`` loaded in memory if it exists, is readable and holds ``key``;
-    otherwise None (the caller recomputes it)."""
+def content_checksum(ds: xr.Dataset) -> str:
+    """SHA-256 of every variable's name, dtype, shape and values (coordinates included)."""
+    h = hashlib.sha256()
+    for name in sorted(map(str, ds.variables)):
+        values = np.ascontiguousarray(ds[name].values)
+        h.update(f"{name}|{values.dtype.str}|{values.shape}|".encode())
+        h.update(values.tobytes() if values.dtype != object else repr(values.tolist()).encode())
+    return h.hexdigest()
+
+
+def load_shard(path: Path, key: str) -> tuple[xr.Dataset | None, str]:
+    """The shard at ``path`` loaded in memory if it exists, is readable, holds ``key``
+    and matches its checksum; otherwise None and why (empty if the file is absent)."""
     if not path.is_file():
-        return None
+        return None, ""
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
-            if ds.attrs.get("shard_key") != key:
-                return None
-            return ds.load()
-    except (OSError, ValueError, RuntimeError):
-        return None
+            ds = ds.load()
+    except (OSError, ValueError, RuntimeError) as err:
+        return None, f"unreadable ({type(err).__name__})"
+    if ds.attrs.get("shard_key") != key:
+        return None, "computed for another spec, seed, size or mcsim version"
+    if ds.attrs.get("checksum") != content_checksum(ds):
+        return None, "checksum mismatch (corrupt)"
+    return ds, ""
 
 
 def remove_stale_temporaries(folder: Path) -> None:

@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 from .config import StudyConfig, config_from_json, config_to_json, known_studies, study_file
-from .engine import assemble, plan, run_shards
+from .engine import assemble, load_shards, plan, run_shards
 from .plots import matplotlib_available, plot_network
 from .provenance import provenance
 from .report import statistics, verdict_table
-from .shards import load_shard, write_atomic, write_text_atomic
+from .shards import write_atomic, write_text_atomic
 from .spec import SpecError
 
 
@@ -142,7 +142,7 @@ def merge(folder: Path, argv: list[str] | None = None) -> dict:
         raise SpecError(f"{folder}: no {RECORD}: not the folder of a study run (results/<study>)")
     config = config_from_json(record.read_text(), str(record))
     tasks = plan(config)
-    shards = {t: ds for t in tasks if (ds := load_shard(folder / "shards" / t.filename, t.key)) is not None}
+    shards = load_shards(tasks, folder / "shards", log=lambda line: print(line, file=sys.stderr))
     if len(shards) < len(tasks):
         raise SpecError(f"{folder}: {len(tasks) - len(shards)} of {len(tasks)} shards missing or unreadable "
                         f"(e.g. shards/{next(t for t in tasks if t not in shards).filename}); run the missing parts")

@@ -75,3 +75,16 @@ def test_simulate_with_signals_has_a_signal_dimension():
     assert ds.valid_iterations.dims == ("network", "signal")
     one = mcsim.simulate(spec, 3, 2, seed=1, n_jobs=1)
     assert one.tau_minus.dims == ("network", "iteration", "layer")
+
+
+def test_a_diverging_signal_stops_alone_and_is_flagged():
+    """A signal whose messages are non-finite stops at iteration 0 (valid 0, NaN records);
+    the other signals of the same network run on untouched."""
+    spec = _small_chain()
+    net = draw_network(spec, np.random.default_rng(2), signals=2)
+    healthy, _ = run_signals(net.signal(1), 3)
+    net.r_minus0[0][0, :] = np.nan
+    out, valid = run_signals(net, 3)
+    assert list(valid) == [0, 3]
+    assert np.isnan(out[0, :, 1:]).all()
+    np.testing.assert_array_equal(out[1], healthy[0])

@@ -21,8 +21,9 @@ def _synthetic(bias=0.0, seed=0, networks=400):
     shift[1:, 1] = bias
     dims = ("scale", "network", "iteration", "layer")
     return xr.Dataset(
-        {"tau_plus": (dims, se[:, None] + noise()), "tau_minus": (dims, se[:, None] + shift + noise()),
-         "se_tau_plus": (("scale", "iteration", "layer"), se), "se_tau_minus": (("scale", "iteration", "layer"), se)},
+        {"tau_plus": (dims, 0.5 + noise()), "tau_minus": (dims, 0.5 + shift + noise()),
+         "se_tau_plus": (("scale", "iteration", "layer"), se), "se_tau_minus": (("scale", "iteration", "layer"), se),
+         "valid_iterations": (("scale", "network"), np.full((3, networks), 3))},
         coords={"scale": [1.0, 4.0, 16.0], "width": (("scale", "layer"), widths)},
         attrs={"network": "synthetic"})
 
@@ -63,3 +64,22 @@ def test_progress_eta_and_lines():
     bar.advance(7.4)
     bar.close()
     assert out.getvalue().count("\n") == 2 and "100%" in out.getvalue() and "2:00 elapsed" in out.getvalue()
+
+
+def test_stopped_or_non_finite_networks_are_excluded_and_counted():
+    """Networks that stopped early or went non-finite leave every statistic at their
+    width (even their finite iterations) and are counted; the rest give the same
+    statistics as if they had never been there."""
+    full = _synthetic()
+    broken = full.copy(deep=True)
+    broken["valid_iterations"][0, :3] = 1  # stopped after one iteration
+    broken["tau_minus"][2, 5, 1, 0] = np.inf
+    broken["tau_plus"][2, 6, 2, 1] = np.nan
+    stats = statistics(broken)
+    assert list(stats.excluded.values) == [3, 0, 2]
+    kept = {0: [i for i in range(400) if i >= 3], 1: list(range(400)), 2: [i for i in range(400) if i not in (5, 6)]}
+    for s, networks in kept.items():
+        ref = statistics(full.isel(scale=[s], network=networks))
+        np.testing.assert_allclose(stats.deviation_tau_minus.isel(scale=s).values,
+                                   ref.deviation_tau_minus.isel(scale=0).values)
+    assert "5 networks excluded" in summary_line(broken.merge(stats))

@@ -179,3 +179,22 @@ def test_output_folder_that_is_a_file_exits_2(tmp_path, capsys):
     config = _study_file(tmp_path, networks=2, scales=(0.5,))
     assert study.main(["--config", str(config), "--n-jobs", "1", "--out", str(tmp_path / "taken")]) == 2
     assert "cannot write results" in capsys.readouterr().err
+
+
+def test_tampered_shard_is_reported_and_recomputed(tmp_path, capsys):
+    """A shard whose numbers changed but kept its attributes fails its checksum."""
+    config = _study_file(tmp_path, networks=4, scales=(0.5,))
+    out = ["--config", str(config), "--n-jobs", "1", "--out", str(tmp_path)]
+    assert study.main(out) == 0
+    with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
+        first = ds.load()
+    shard = next((tmp_path / "tiny" / "shards").rglob("*_mc_000000-000002.nc"))
+    with xr.open_dataset(shard) as ds:
+        tampered = ds.load()
+    tampered["tau_minus"] = tampered.tau_minus * 1.01
+    tampered.to_netcdf(shard)
+    capsys.readouterr()
+    assert study.main(out) == 0
+    assert "checksum mismatch (corrupt): not used" in capsys.readouterr().out
+    with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
+        _same_result(first, ds.load())
