@@ -14,8 +14,12 @@ network types the study holds.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
+import os
+import signal
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -107,7 +111,25 @@ def plan(config: StudyConfig) -> list[Task]:
     return tasks
 
 
-def _run(task: Task) -> tuple[Task, xr.Dataset]:
+def _die_with_parent(dispatcher_pid: int) -> None:
+    """In a worker process (not the one dispatching the tasks) on Linux: be killed when
+    the process that started it dies, so that a killed study (SIGKILL) leaves no
+    orphaned workers behind.  No-op elsewhere."""
+    global _DEATH_SIGNAL_SET
+    if _DEATH_SIGNAL_SET or os.getpid() == dispatcher_pid or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+    _DEATH_SIGNAL_SET = True
+
+
+_DEATH_SIGNAL_SET = False
+
+
+def _run(task: Task, dispatcher_pid: int) -> tuple[Task, xr.Dataset]:
+    _die_with_parent(dispatcher_pid)
     ds = task.run()
     ds.attrs["checksum"] = content_checksum(ds)
     return task, ds
@@ -168,7 +190,7 @@ def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print, s
     try:
         with _parallel(n_jobs, backend, scheduler) as workers:
             for task, ds in joblib.Parallel(n_jobs=min(workers, len(pending)), return_as="generator_unordered")(
-                    joblib.delayed(_run)(t) for t in pending):
+                    joblib.delayed(_run)(t, os.getpid()) for t in pending):
                 write_atomic(ds, folder / task.filename)
                 shards[task] = ds
                 progress.advance(task.cost)

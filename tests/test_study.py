@@ -206,3 +206,36 @@ def test_tampered_shard_is_reported_and_recomputed(tmp_path, capsys):
     assert "checksum mismatch (corrupt): not used" in capsys.readouterr().out
     with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
         _same_result(first, ds.load())
+
+
+def _loky_children(pid):
+    """Pids of the joblib (loky) worker processes started by ``pid``."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().split()[3]) == pid \
+                    and "loky" in (entry / "cmdline").read_text():
+                kids.append(int(entry.name))
+        except OSError:
+            continue
+    return kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_killed_study_leaves_no_orphaned_workers(tmp_path):
+    config = _study_file(tmp_path, networks=8, scales=(1.0, 2.0), shard_size=2)
+    proc = subprocess.Popen([sys.executable, "-m", "mcsim.study", "--config", str(config), "--n-jobs", "2",
+                             "--out", str(tmp_path / "out")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not _shard_files(tmp_path / "out") and proc.poll() is None:  # the workers have taken tasks
+        assert time.time() < deadline
+        time.sleep(0.01)
+    workers = _loky_children(proc.pid)
+    assert proc.poll() is None and workers
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 10
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
