@@ -13,9 +13,8 @@ from threadpoolctl import threadpool_limits
 
 from mcsim.ensembles import draw_network
 from mcsim.montecarlo import run_signals
-from mcsim.spec import NetworkSpec
 
-from .throughput import TALK
+from .throughput import talk_scaled
 from .timing import median_time, table
 
 
@@ -28,8 +27,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = []
     with threadpool_limits(limits=1):
-        for scale in map(float, args.scales.split(",")):
-            spec = NetworkSpec.from_toml(TALK).scaled(scale)
+        for scale, spec in talk_scaled(args.scales):
             rng = np.random.default_rng(0)
             rates = {}
             for B in map(int, args.signals.split(",")):

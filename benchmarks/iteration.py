@@ -19,7 +19,7 @@ from mcsim.ensembles import draw_network
 from mcsim.montecarlo import run_trajectory
 from mcsim.spec import NetworkSpec
 
-from .throughput import TALK
+from .throughput import talk_scaled
 from .timing import median_time, table
 
 
@@ -32,7 +32,6 @@ def unavoidable_products(spec: NetworkSpec, rng, repeats: int) -> float:
         for n, count in ((spec.dims[j], 2), (spec.dims[j + 1], 3)):
             M, x, out = rng.standard_normal((n, n)), rng.standard_normal(n), np.empty(n)
             total += count * median_time(lambda: np.dot(M, x, out), repeats)
-            del M
     return total
 
 
@@ -43,8 +42,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = []
     with threadpool_limits(limits=1):
-        for scale in map(float, args.scales.split(",")):
-            spec = NetworkSpec.from_toml(TALK).scaled(scale)
+        for scale, spec in talk_scaled(args.scales):
             rng = np.random.default_rng(0)
             net = draw_network(spec, rng)
             one = median_time(lambda: run_trajectory(net, 1), args.repeats)

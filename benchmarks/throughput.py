@@ -20,6 +20,12 @@ from .timing import median_time, table
 TALK = "studies/networks/talk.toml"
 
 
+def talk_scaled(scales: str):
+    """(scale, the seed talk's network scaled by it) for each of the comma-separated ``scales``."""
+    base = NetworkSpec.from_toml(TALK)
+    return [(float(s), base.scaled(float(s))) for s in scales.split(",")]
+
+
 def mcsim_runner(spec: NetworkSpec, iterations: int, seed: int = 0):
     """A callable drawing and running one network per call, as the engine's workers do
     (the factor buffer reused from one network to the next)."""
@@ -42,8 +48,7 @@ def main(argv=None):
     rows = []
     T = args.iterations
     with threadpool_limits(limits=1):
-        for scale in map(float, args.scales.split(",")):
-            spec = NetworkSpec.from_toml(TALK).scaled(scale)
+        for scale, spec in talk_scaled(args.scales):
             rng = np.random.default_rng(0)
             fast = median_time(mcsim_runner(spec, T), args.repeats)
             base_repeats = args.repeats if scale <= 4 else 1  # dense QR at width 8000: minutes

@@ -34,6 +34,8 @@ LINEAR, ACTIVATION = 0, 1
 TAU_PLUS, TAU_MINUS, ALPHA_PLUS, ALPHA_MINUS, GAMMA_PLUS, GAMMA_MINUS = 0, 1, 2, 3, 4, 5
 RP_MSE, RP_OVERLAP, RM_MSE, RM_OVERLAP = 6, 7, 8, 9
 N_RECORDS = 10
+PLUS_ROWS = (TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP)
+MINUS_ROWS = (TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP)
 
 
 @njit(cache=True)
@@ -64,7 +66,8 @@ def _extrinsic(zhat, alpha, r_in, gam_in, r_out, damping, first):
 
 
 @njit(cache=True)
-def _record(out, row_tau, row_alpha, row_gamma, row_mse, row_ovl, t, l, zhat, z0, alpha, gam, r, b):
+def _record(out, rows, t, l, zhat, z0, alpha, gam, r, b):
+    row_tau, row_alpha, row_gamma, row_mse, row_ovl = rows
     out[row_tau, t, l] = _mean_sq_diff(zhat, z0)
     out[row_alpha, t, l] = alpha
     out[row_gamma, t, l] = gam
@@ -73,10 +76,17 @@ def _record(out, row_tau, row_alpha, row_gamma, row_mse, row_ovl, t, l, zhat, z0
 
 
 @njit(cache=True)
-def _healthy(out, row_tau, row_gamma, row_mse, t, l):
-    """The estimate's and the message's errors are finite and the precision is positive and finite."""
-    gam = out[row_gamma, t, l]
-    return np.isfinite(out[row_tau, t, l]) and np.isfinite(out[row_mse, t, l]) and gam > 0.0 and np.isfinite(gam)
+def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, damping, first):
+    """One output of one signal: check alpha, update its extrinsic message r_out (damped
+    unless ``first``), record.  Returns the new precision, or NaN when the signal must
+    stop (alpha outside (0, 1), a non-finite error, a non-positive precision)."""
+    if not (alpha > 0.0 and alpha < 1.0):
+        return np.nan
+    g = _extrinsic(zhat, alpha, r_in, gam_in, r_out, damping, first)
+    gam = g if first else damping * g + (1.0 - damping) * gam_old
+    _record(out, rows, t, l, zhat, z0, alpha, gam, r_out, b)
+    healthy = np.isfinite(out[rows[0], t, l]) and np.isfinite(out[rows[3], t, l]) and 0.0 < gam < np.inf
+    return gam if healthy else np.nan
 
 
 @njit(cache=True)
@@ -151,20 +161,12 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                                                              r_minus[b, a0:a1], gam_plus[b, j], gam_minus[b, l],
                                                              work[b, :n_out], zhat[b, a0:a1])
             for b in range(B):
-                if not active[b]:
-                    continue
-                if not (alpha[b] > 0.0 and alpha[b] < 1.0):
-                    active[b] = False
-                    valid[b] = t
-                    continue
-                zh = zhat[b, a0:a1]
-                g = _extrinsic(zh, alpha[b], r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], damping, t == 0)
-                gam_plus[b, l] = g if t == 0 else damping * g + (1.0 - damping) * gam_plus[b, l]
-                _record(out[b], TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP, t, l,
-                        zh, z0[b, a0:a1], alpha[b], gam_plus[b, l], r_plus[b, a0:a1], bvar[l])
-                if not _healthy(out[b], TAU_PLUS, GAMMA_PLUS, RP_MSE, t, l):
-                    active[b] = False
-                    valid[b] = t
+                if active[b]:
+                    gam = _accept(out[b], PLUS_ROWS, t, l, zhat[b, a0:a1], z0[b, a0:a1], bvar[l], alpha[b],
+                                  r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], gam_plus[b, l], damping, t == 0)
+                    active[b] = np.isfinite(gam)
+                    valid[b] = valid[b] if active[b] else t
+                    gam_plus[b, l] = gam
         # --------------------------------------------------------------- backward
         for j in range(L - 1, -1, -1):
             p0, p1 = voff[j], voff[j + 1]
@@ -190,19 +192,11 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                     alpha[b], _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1], c,
                                                          gam_plus[b, j], gm, zhat[b, p0:p1], work[b, :n_out])
             for b in range(B):
-                if not active[b]:
-                    continue
-                if not (alpha[b] > 0.0 and alpha[b] < 1.0):
-                    active[b] = False
-                    valid[b] = t
-                    continue
-                zh = zhat[b, p0:p1]
-                g = _extrinsic(zh, alpha[b], r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], damping, False)
-                gam_minus[b, j] = damping * g + (1.0 - damping) * gam_minus[b, j]
-                _record(out[b], TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP, t, j,
-                        zh, z0[b, p0:p1], alpha[b], gam_minus[b, j], r_minus[b, p0:p1], bvar[j])
-                if not _healthy(out[b], TAU_MINUS, GAMMA_MINUS, RM_MSE, t, j):
-                    active[b] = False
-                    valid[b] = t
+                if active[b]:
+                    gam = _accept(out[b], MINUS_ROWS, t, j, zhat[b, p0:p1], z0[b, p0:p1], bvar[j], alpha[b],
+                                  r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], gam_minus[b, j], damping, False)
+                    active[b] = np.isfinite(gam)
+                    valid[b] = valid[b] if active[b] else t
+                    gam_minus[b, j] = gam
         if not active.any():
             break

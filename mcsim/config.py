@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tomllib
 from pathlib import Path
 
 from .ensembles import HAAR_METHODS
-from .spec import NetworkSpec, SpecError
+from .spec import NetworkSpec, SpecError, read_toml
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 _SCALARS = {"description", "iterations", "networks", "scales", "seed", "shard_size", "haar"}
@@ -64,13 +63,7 @@ class StudyConfig:
     def load(cls, path, quick: bool = False) -> "StudyConfig":
         """Read and validate a study file; ``quick`` applies its ``[quick]`` table."""
         path = Path(path)
-        try:
-            with path.open("rb") as f:
-                raw = tomllib.load(f)
-        except FileNotFoundError:
-            raise SpecError(f"{path}: no such study file") from None
-        except tomllib.TOMLDecodeError as err:
-            raise SpecError(f"{path}: ill-formed TOML: {err}") from None
+        raw = read_toml(path)
         unknown = set(raw) - _KEYS
         if unknown:
             raise SpecError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(_KEYS))})")

@@ -70,6 +70,18 @@ def _width(value, where: str) -> int:
     return value
 
 
+def read_toml(path) -> dict:
+    """The table of a TOML file, or SpecError naming the file (missing, a directory, ill-formed)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (FileNotFoundError, IsADirectoryError):
+        raise SpecError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: ill-formed TOML: {err}") from None
+
+
 def check_count(value, where: str) -> int:
     """A positive integer run argument (iterations, networks), else ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -275,15 +287,7 @@ class NetworkSpec:
     @classmethod
     def from_toml(cls, path) -> "NetworkSpec":
         """Read a spec from a TOML file (same keys as :meth:`from_dict`)."""
-        path = Path(path)
-        try:
-            with path.open("rb") as f:
-                d = tomllib.load(f)
-        except FileNotFoundError:
-            raise SpecError(f"{path}: no such file") from None
-        except tomllib.TOMLDecodeError as err:
-            raise SpecError(f"{path}: ill-formed TOML: {err}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_toml(path))
 
     def scaled(self, s: float) -> "NetworkSpec":
         """The same network with every width multiplied by ``s`` (rounded)."""
