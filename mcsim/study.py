@@ -161,6 +161,9 @@ def main(argv=None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
         return 0
+    if args.folder is not None:
+        print(f"error: unexpected argument {str(args.folder)!r} (a folder goes with merge only)", file=sys.stderr)
+        return 2
     if (args.study is None) == (args.config is None):
         print("error: give a study name (see 'python -m mcsim.study list') or --config FILE, not both",
               file=sys.stderr)

@@ -157,6 +157,7 @@ def test_without_matplotlib_one_line_notice(tmp_path, capsys, monkeypatch):
     (["scaling", "--scales", "1,-2"], "scales"),
     (["scaling", "--scales", "1,1"], "scales"),
     (["--config", "nonexistent.toml"], "nonexistent.toml"),
+    (["scaling", "stray"], "stray"),
 ])
 def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, args, field):
     assert study.main(args + ["--out", str(tmp_path)]) == 2
