@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -157,6 +158,7 @@ def _parallel(n_jobs: int, backend: str, scheduler: str | None):
     except ImportError:
         raise RuntimeError("--backend dask needs dask.distributed: pip install 'mcsim[hpc]'") from None
     client = Client(scheduler) if scheduler else Client(processes=True, threads_per_worker=1)
+    client.run(node_local_numba_cache)
 
     @contextlib.contextmanager
     def dask_backend():
@@ -166,6 +168,17 @@ def _parallel(n_jobs: int, backend: str, scheduler: str | None):
         finally:
             client.close()
     return dask_backend()
+
+
+def node_local_numba_cache() -> str:
+    """In a (dask) worker: point numba's cache at the node's temporary directory unless
+    NUMBA_CACHE_DIR is set, so that workers do not share compiled kernels over a network
+    file system.  Takes effect in workers that have not imported mcsim's kernels yet
+    (fresh workers; a worker forked from a process that had imported them keeps its
+    cache folder)."""
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"numba-mcsim-{os.getuid()}")
+    return os.environ["NUMBA_CACHE_DIR"]
 
 
 def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print, shard: tuple[int, int] = (0, 1),

@@ -1,4 +1,6 @@
 """Runs split across processes or machines: --shard I/N + merge, the dask backend, records."""
+import tempfile
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -69,6 +71,9 @@ def test_dask_cluster_gives_the_same_data(tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
         shards = run_shards(config, tmp_path / "dask", log=lambda _: None, backend="dask",
                             scheduler=c.scheduler_address)
+        with distributed.Client(c.scheduler_address) as client:  # each worker was given a node-local numba cache
+            caches = client.run(lambda: __import__("os").environ.get("NUMBA_CACHE_DIR"))
+        assert len(caches) == 2 and all(d and d.startswith(tempfile.gettempdir()) for d in caches.values())
     dask = assemble(config, "chain", shards)
     for var in loky.data_vars:
         np.testing.assert_array_equal(loky[var].values, dask[var].values)
