@@ -99,22 +99,26 @@ def baseline_run(net: Network, iterations: int) -> np.ndarray:
         phi = np.where(x >= 0, x, layer.slope * x)
         return (phi + rho * c) / (1.0 + rho), np.mean((dphi * dxc + rho) / (1.0 + rho))
 
+    def accept(rows, t, l, zhat, alpha, r_in, gam_in):
+        """Extrinsic message (r_out, gam_out) of one output, recorded; None when alpha leaves (0, 1)."""
+        if not 0.0 < alpha < 1.0:
+            return None
+        gam, r = gam_in * (1 - alpha) / alpha, (zhat - alpha * r_in) / (1 - alpha)
+        record(rows, t, l, zhat, alpha, gam, r)
+        return r, gam
+
+    plus_rows = (mlvamp.TAU_PLUS, mlvamp.ALPHA_PLUS, mlvamp.GAMMA_PLUS, mlvamp.RP_MSE, mlvamp.RP_OVERLAP)
+    minus_rows = (mlvamp.TAU_MINUS, mlvamp.ALPHA_MINUS, mlvamp.GAMMA_MINUS, mlvamp.RM_MSE, mlvamp.RM_OVERLAP)
     for t in range(iterations):
         for l in range(L):
             zhat, alpha = _prior(spec.input.penalty, r_minus[0], gam_minus[0]) if l == 0 else \
                 layer_step(l - 1, forward=True)
-            if not 0.0 < alpha < 1.0:
+            if (msg := accept(plus_rows, t, l, zhat, alpha, r_minus[l], gam_minus[l])) is None:
                 return out
-            gam_plus[l] = gam_minus[l] * (1 - alpha) / alpha
-            r_plus[l] = (zhat - alpha * r_minus[l]) / (1 - alpha)
-            record((mlvamp.TAU_PLUS, mlvamp.ALPHA_PLUS, mlvamp.GAMMA_PLUS, mlvamp.RP_MSE, mlvamp.RP_OVERLAP),
-                   t, l, zhat, alpha, gam_plus[l], r_plus[l])
+            r_plus[l], gam_plus[l] = msg
         for j in range(L - 1, -1, -1):
             zhat, alpha = layer_step(j, forward=False)
-            if not 0.0 < alpha < 1.0:
+            if (msg := accept(minus_rows, t, j, zhat, alpha, r_plus[j], gam_plus[j])) is None:
                 return out
-            gam_minus[j] = gam_plus[j] * (1 - alpha) / alpha
-            r_minus[j] = (zhat - alpha * r_plus[j]) / (1 - alpha)
-            record((mlvamp.TAU_MINUS, mlvamp.ALPHA_MINUS, mlvamp.GAMMA_MINUS, mlvamp.RM_MSE, mlvamp.RM_OVERLAP),
-                   t, j, zhat, alpha, gam_minus[j], r_minus[j])
+            r_minus[j], gam_minus[j] = msg
     return out

@@ -121,16 +121,30 @@ def test_killed_study_resumes_to_the_same_file(tmp_path):
     assert not list(killed.rglob("*.tmp"))
 
 
-def test_corrupt_shard_is_recomputed(tmp_path, capsys):
+def _truncate(shard):
+    shard.write_bytes(shard.read_bytes()[:200])
+
+
+def _tamper(shard):
+    """Change the numbers, keep the attributes (key and checksum)."""
+    with xr.open_dataset(shard) as ds:
+        tampered = ds.load()
+    tampered["tau_minus"] = tampered.tau_minus * 1.01
+    tampered.to_netcdf(shard)
+
+
+@pytest.mark.parametrize("damage, report", [(_truncate, "unreadable"), (_tamper, "checksum mismatch (corrupt)")])
+def test_damaged_shard_is_reported_and_recomputed(tmp_path, capsys, damage, report):
     config = _study_file(tmp_path, networks=4, scales=(0.5,))
     out = ["--config", str(config), "--n-jobs", "1", "--out", str(tmp_path)]
     assert study.main(out) == 0
     with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
         first = ds.load()
-    shard = next((tmp_path / "tiny" / "shards").rglob("*_mc_000002-000004.nc"))
-    shard.write_bytes(shard.read_bytes()[:200])  # truncated
+    damage(next((tmp_path / "tiny" / "shards").rglob("*_mc_000002-000004.nc")))
+    capsys.readouterr()
     assert study.main(out) == 0
-    assert "resuming: 2 of 3 shards" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "resuming: 2 of 3 shards" in printed and report in printed and "not used" in printed
     with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
         _same_result(first, ds.load())
 
@@ -188,25 +202,6 @@ def test_output_folder_that_is_a_file_exits_2(tmp_path, capsys):
     config = _study_file(tmp_path, networks=2, scales=(0.5,))
     assert study.main(["--config", str(config), "--n-jobs", "1", "--out", str(tmp_path / "taken")]) == 2
     assert "cannot write results" in capsys.readouterr().err
-
-
-def test_tampered_shard_is_reported_and_recomputed(tmp_path, capsys):
-    """A shard whose numbers changed but kept its attributes fails its checksum."""
-    config = _study_file(tmp_path, networks=4, scales=(0.5,))
-    out = ["--config", str(config), "--n-jobs", "1", "--out", str(tmp_path)]
-    assert study.main(out) == 0
-    with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
-        first = ds.load()
-    shard = next((tmp_path / "tiny" / "shards").rglob("*_mc_000000-000002.nc"))
-    with xr.open_dataset(shard) as ds:
-        tampered = ds.load()
-    tampered["tau_minus"] = tampered.tau_minus * 1.01
-    tampered.to_netcdf(shard)
-    capsys.readouterr()
-    assert study.main(out) == 0
-    assert "checksum mismatch (corrupt): not used" in capsys.readouterr().out
-    with xr.open_dataset(tmp_path / "tiny" / "chain.nc") as ds:
-        _same_result(first, ds.load())
 
 
 def _loky_children(pid):
