@@ -20,6 +20,10 @@ extrinsic update
     gam_out = gam_in (1 - alpha) / alpha,   r_out = (zhat - alpha r_in) / (1 - alpha),
 
 optionally damped: r <- d r_new + (1 - d) r_old, gam <- d gam_new + (1 - d) gam_old.
+
+With frozen precisions (``frozen``) gam_out keeps its given value and the update uses
+alpha = gam_in / (gam_in + gam_out) in place of the divergence: Peaceman-Rachford
+ADMM (``mcsim.admm``, the seed's Theorem 1).
 """
 import numpy as np
 from numba import njit
@@ -56,13 +60,10 @@ def _overlap(r, z0, b):
 
 
 @njit(cache=True)
-def _extrinsic(zhat, alpha, r_in, gam_in, r_out, damping, first):
-    """r_out <- (zhat - alpha r_in)/(1 - alpha) (damped); returns gam_in (1 - alpha)/alpha."""
-    gam = gam_in * (1.0 - alpha) / alpha
-    d = 1.0 if first else damping
+def _extrinsic(zhat, alpha, r_in, r_out, d):
+    """r_out <- d (zhat - alpha r_in)/(1 - alpha) + (1 - d) r_out."""
     for i in range(r_out.size):
         r_out[i] = d * (zhat[i] - alpha * r_in[i]) / (1.0 - alpha) + (1.0 - d) * r_out[i]
-    return gam
 
 
 @njit(cache=True)
@@ -76,14 +77,20 @@ def _record(out, rows, t, l, zhat, z0, alpha, gam, r, b):
 
 
 @njit(cache=True)
-def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, damping, first):
+def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, damping, first, frozen):
     """One output of one signal: check alpha, update its extrinsic message r_out (damped
     unless ``first``), record.  Returns the new precision, or NaN when the signal must
-    stop (alpha outside (0, 1), a non-finite error, a non-positive precision)."""
-    if not (alpha > 0.0 and alpha < 1.0):
+    stop (alpha outside (0, 1), a non-finite error, a non-positive precision).  With
+    ``frozen`` precisions gam_old is kept and alpha is not used (module docstring)."""
+    d = 1.0 if first else damping
+    if frozen:
+        _extrinsic(zhat, gam_in / (gam_in + gam_old), r_in, r_out, d)
+        gam = gam_old
+    elif alpha > 0.0 and alpha < 1.0:
+        _extrinsic(zhat, alpha, r_in, r_out, d)
+        gam = d * gam_in * (1.0 - alpha) / alpha + (1.0 - d) * gam_old
+    else:
         return np.nan
-    g = _extrinsic(zhat, alpha, r_in, gam_in, r_out, damping, first)
-    gam = g if first else damping * g + (1.0 - damping) * gam_old
     _record(out, rows, t, l, zhat, z0, alpha, gam, r_out, b)
     healthy = np.isfinite(out[rows[0], t, l]) and np.isfinite(out[rows[3], t, l]) and 0.0 < gam < np.inf
     return gam if healthy else np.nan
@@ -97,12 +104,15 @@ def _minus_bias(x, b, out):
 
 @njit(cache=True)
 def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucode, vcode, sig, soff,
-               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, iterations, damping, out, valid):
-    """Run ML-VAMP on B signals: y (B, n_L), z0 and r_minus (B, sum n_l), gam_minus (B, L);
-    fills ``out`` (B, N_RECORDS, iterations, L) and ``valid`` (B,), the count of valid
-    iterations of each signal.
+               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, gam_plus, frozen, iterations, damping, out,
+               valid, zhat_plus, zhat_minus):
+    """Run ML-VAMP on B signals: y (B, n_L), z0 and r_minus (B, sum n_l), gam_minus and
+    gam_plus (B, L); fills ``out`` (B, N_RECORDS, iterations, L), ``valid`` (B,), the count
+    of valid iterations of each signal, and the last estimates zhat^+_l, zhat^-_l
+    (l = 0..L-1) in ``zhat_plus``, ``zhat_minus`` (B, sum n_l).
 
-    ``r_minus``/``gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated.
+    ``r_minus``/``gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated;
+    ``gam_plus`` is used (as the frozen gam^+_l) only when ``frozen``.
     A signal stops at the first alpha outside (0, 1) or not finite, non-finite error or
     non-positive precision (``valid`` = that iteration); the others go on.
     """
@@ -110,8 +120,6 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
     L = kind.size
     total = voff[L]
     r_plus = np.zeros((B, total))
-    gam_plus = np.zeros((B, L))
-    zhat = np.zeros((B, total))
     s_t = np.zeros((B, total))
     nmax = 0
     for j in range(L + 1):
@@ -139,7 +147,7 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
             if l == 0:
                 for b in range(B):
                     alpha[b] = prior_prox_vector(prior_code, prior_par, r_minus[b, a0:a1], gam_minus[b, 0],
-                                                 zhat[b, a0:a1])
+                                                 zhat_plus[b, a0:a1])
             else:
                 j = l - 1
                 p0, p1 = voff[j], voff[j + 1]
@@ -153,17 +161,18 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                     for b in range(B):
                         alpha[b] = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gam_minus[b, l],
                                                   s_t[b, p0:p1], u_t[b, a0:a1], work[b, :n_out])
-                    factor_apply_rows(mats, uoff[j], n_out, ucode[j], False, work, 0, zhat, a0, buf, res)
-                    zhat[:, a0:a1] += bias[j]
+                    factor_apply_rows(mats, uoff[j], n_out, ucode[j], False, work, 0, zhat_plus, a0, buf, res)
+                    zhat_plus[:, a0:a1] += bias[j]
                 else:
                     for b in range(B):
                         _, alpha[b] = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1],
                                                              r_minus[b, a0:a1], gam_plus[b, j], gam_minus[b, l],
-                                                             work[b, :n_out], zhat[b, a0:a1])
+                                                             work[b, :n_out], zhat_plus[b, a0:a1])
             for b in range(B):
                 if active[b]:
-                    gam = _accept(out[b], PLUS_ROWS, t, l, zhat[b, a0:a1], z0[b, a0:a1], bvar[l], alpha[b],
-                                  r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], gam_plus[b, l], damping, t == 0)
+                    gam = _accept(out[b], PLUS_ROWS, t, l, zhat_plus[b, a0:a1], z0[b, a0:a1], bvar[l], alpha[b],
+                                  r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], gam_plus[b, l], damping, t == 0,
+                                  frozen)
                     active[b] = np.isfinite(gam)
                     valid[b] = valid[b] if active[b] else t
                     gam_plus[b, l] = gam
@@ -184,17 +193,18 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                     gm = np.inf if measured else gam_minus[b, j + 1]
                     alpha[b] = linear_backward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gm,
                                                s_t[b, p0:p1], u_t[b, q0:q1], work[b, :n_in])
-                factor_apply_rows(mats, vofm[j], n_in, vcode[j], False, work, 0, zhat, p0, buf, res)
+                factor_apply_rows(mats, vofm[j], n_in, vcode[j], False, work, 0, zhat_minus, p0, buf, res)
             else:
                 for b in range(B):
                     gm = np.inf if measured else gam_minus[b, j + 1]
                     c = y[b] if measured else r_minus[b, q0:q1]
                     alpha[b], _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1], c,
-                                                         gam_plus[b, j], gm, zhat[b, p0:p1], work[b, :n_out])
+                                                         gam_plus[b, j], gm, zhat_minus[b, p0:p1], work[b, :n_out])
             for b in range(B):
                 if active[b]:
-                    gam = _accept(out[b], MINUS_ROWS, t, j, zhat[b, p0:p1], z0[b, p0:p1], bvar[j], alpha[b],
-                                  r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], gam_minus[b, j], damping, False)
+                    gam = _accept(out[b], MINUS_ROWS, t, j, zhat_minus[b, p0:p1], z0[b, p0:p1], bvar[j], alpha[b],
+                                  r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], gam_minus[b, j], damping, False,
+                                  frozen)
                     active[b] = np.isfinite(gam)
                     valid[b] = valid[b] if active[b] else t
                     gam_minus[b, j] = gam

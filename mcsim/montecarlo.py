@@ -1,6 +1,9 @@
 """Monte Carlo: draw networks, run the ML-VAMP kernel, collect trajectories as xarray."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import joblib
 import numpy as np
 import xarray as xr
@@ -15,8 +18,35 @@ from .spec import NetworkSpec, check_count
 _PRIOR_CODES = {"gaussian": (priors.GAUSSIAN, "var"), "l1": (priors.L1, "lam")}
 
 
-def _packed(net: Network):
-    """The flat arrays ``kernels.mlvamp.mlvamp_run`` takes, in its argument order."""
+class Packed(NamedTuple):
+    """The flat arrays ``kernels.mlvamp.mlvamp_run`` takes, in its argument order
+    (layout in ``kernels.mlvamp``); ``kernels.objective`` takes a subset."""
+
+    voff: np.ndarray
+    kind: np.ndarray
+    act_code: np.ndarray
+    slope: np.ndarray
+    nu: np.ndarray
+    nv: np.ndarray
+    bias: np.ndarray
+    mats: np.ndarray
+    uoff: np.ndarray
+    vofm: np.ndarray
+    ucode: np.ndarray
+    vcode: np.ndarray
+    sig: np.ndarray
+    soff: np.ndarray
+    prior_code: int
+    prior_par: float
+    y: np.ndarray
+    z0: np.ndarray
+    bvar: np.ndarray
+    r_minus: np.ndarray
+    gam_minus: np.ndarray
+
+
+def packed(net: Network) -> Packed:
+    """The network, its signals and initial messages as ``kernels.mlvamp.mlvamp_run`` takes them."""
     spec = net.spec
     dims = np.array(spec.dims, dtype=np.int64)
     L = spec.depth
@@ -46,21 +76,51 @@ def _packed(net: Network):
         soff[j + 1] = soff[j] + (sig[-1].size if layer.kind == "linear" else 0)
     prior_code, key = _PRIOR_CODES[spec.input.penalty[0]]
     bvar = np.array([spec.bias_of_variable(l) for l in range(L)])
-    return (voff, kind, act_code, slope, nu, nv, bias,
-            net.factors, uoff, vofm, ucode, vcode,
-            np.concatenate(sig) if sig else np.zeros(0), soff,
-            prior_code, float(spec.input.penalty[1][key]), net.y,
-            np.concatenate(net.z0[:L], axis=1), bvar,
-            np.concatenate(net.r_minus0, axis=1), np.tile(net.gam_minus0, (net.signals, 1)))
+    return Packed(voff, kind, act_code, slope, nu, nv, bias,
+                  net.factors, uoff, vofm, ucode, vcode,
+                  np.concatenate(sig) if sig else np.zeros(0), soff,
+                  prior_code, float(spec.input.penalty[1][key]), net.y,
+                  np.concatenate(net.z0[:L], axis=1), bvar,
+                  np.concatenate(net.r_minus0, axis=1), np.tile(net.gam_minus0, (net.signals, 1)))
+
+
+@dataclass
+class Estimates:
+    """ML-VAMP on the B signals of a network: ``records`` (B, N_RECORDS, iterations, L)
+    (NaN past a stop), ``valid`` (B,) iterations completed, and the last estimates
+    ``zhat_plus[l]``, ``zhat_minus[l]`` (B, n_l) of z_0 .. z_{L-1}."""
+
+    records: np.ndarray
+    valid: np.ndarray
+    zhat_plus: list
+    zhat_minus: list
+
+
+def run_mlvamp(net: Network, iterations: int, damping: float = 1.0, frozen: tuple | None = None) -> Estimates:
+    """ML-VAMP on the B signals of ``net``.  ``frozen = (gam_plus, gam_minus)`` (each of
+    length L) freezes the precisions at those values (Peaceman-Rachford ADMM,
+    ``mcsim.admm``); the initial messages are the network's r^-_l with precision
+    gam_minus (instead of ``net.gam_minus0``)."""
+    L, B = net.spec.depth, net.signals
+    out = np.full((B, mlvamp.N_RECORDS, iterations, L), np.nan)
+    valid = np.zeros(B, np.int64)
+    args = packed(net)
+    gam_plus = np.zeros((B, L))
+    if frozen is not None:
+        gam_plus[:] = frozen[0]
+        args.gam_minus[:] = frozen[1]
+    total = args.voff[L]
+    zhat_plus, zhat_minus = np.zeros((B, total)), np.zeros((B, total))
+    mlvamp.mlvamp_run(*args, gam_plus, frozen is not None, iterations, damping, out, valid, zhat_plus, zhat_minus)
+    cuts = args.voff[1:L]
+    return Estimates(out, valid, np.split(zhat_plus, cuts, axis=1), np.split(zhat_minus, cuts, axis=1))
 
 
 def run_signals(net: Network, iterations: int, damping: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Records (B, N_RECORDS, iterations, L) of ML-VAMP on the B signals of ``net`` (NaN
     past divergence) and their valid counts (B,)."""
-    out = np.full((net.signals, mlvamp.N_RECORDS, iterations, net.spec.depth), np.nan)
-    valid = np.zeros(net.signals, np.int64)
-    mlvamp.mlvamp_run(*_packed(net), iterations, damping, out, valid)
-    return out, valid
+    run = run_mlvamp(net, iterations, damping)
+    return run.records, run.valid
 
 
 def run_trajectory(net: Network, iterations: int, damping: float = 1.0) -> tuple[np.ndarray, int]:
