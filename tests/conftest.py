@@ -35,6 +35,23 @@ def lifted(d=TALK, nu=4.0):
     return d
 
 
+def stochastic(d=TALK, noise_var=0.01, slope=0.2):
+    """The talk's network with noisy hidden maps (every variable free in F) and a leaky
+    relu (slope ``slope``) at the first activation."""
+    d = copy.deepcopy(d)
+    for layer in d["layers"][:-1]:
+        layer["noise_var"] = noise_var
+    d["layers"][1].update(kind="leaky_relu", slope=slope)
+    return d
+
+
+def sparse_chain(rho=0.2, lam=0.5):
+    """CHAIN with a Bernoulli-Gaussian input and the (mismatched) l1 penalty lam |z_0|."""
+    d = copy.deepcopy(CHAIN)
+    d["input"].update(prior={"law": "bernoulli_gaussian", "rho": rho, "var": 1.0}, penalty={"kind": "l1", "lam": lam})
+    return d
+
+
 @pytest.fixture
 def talk():
     return copy.deepcopy(TALK)
