@@ -75,16 +75,7 @@ class StudyConfig:
         missing = {"iterations", "networks", "scales", "seed", "network"} - set(raw)
         if missing:
             raise SpecError(f"{path}: {sorted(missing)[0]}: missing")
-        specs = {}
-        for k, entry in enumerate(raw.pop("network")):
-            if not isinstance(entry, dict) or set(entry) != {"name", "file"}:
-                raise SpecError(f"{path}: network[{k}]: needs exactly the keys name and file")
-            if entry["name"] in specs:
-                raise SpecError(f"{path}: network[{k}].name: {entry['name']!r} appears twice")
-            try:
-                specs[entry["name"]] = NetworkSpec.from_toml(path.parent / entry["file"])
-            except SpecError as err:
-                raise SpecError(f"{path}: network[{k}] ({entry['file']}): {err}") from None
+        specs = network_specs(path, raw.pop("network"))
         scales = raw.pop("scales")
         scales = tuple(scales) if isinstance(scales, list) else (scales,)
         name = f"{path.stem}-quick" if quick else path.stem  # results of the two presets kept apart
@@ -100,11 +91,30 @@ class StudyConfig:
         return dataclasses.replace(self, **given)
 
 
-def config_to_json(config: StudyConfig) -> str:
-    """The resolved study (networks as their spec dicts) as JSON: what ``merge`` rebuilds it from."""
+def network_specs(path: Path, entries) -> dict[str, NetworkSpec]:
+    """The ``[[network]]`` tables (``name``, ``file`` relative to the study file) of a study file."""
+    if not isinstance(entries, list):
+        raise SpecError(f"{path}: network: must be a list of [[network]] tables")
+    specs = {}
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"name", "file"}:
+            raise SpecError(f"{path}: network[{k}]: needs exactly the keys name and file")
+        if entry["name"] in specs:
+            raise SpecError(f"{path}: network[{k}].name: {entry['name']!r} appears twice")
+        try:
+            specs[entry["name"]] = NetworkSpec.from_toml(path.parent / entry["file"])
+        except SpecError as err:
+            raise SpecError(f"{path}: network[{k}] ({entry['file']}): {err}") from None
+    return specs
+
+
+def config_to_json(config) -> str:
+    """The resolved study (a :class:`StudyConfig` or a comparison study; networks as their
+    spec dicts) as JSON: what ``merge`` rebuilds it from."""
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    fields.update(source=str(config.source), scales=list(config.scales),
-                  specs={name: spec.source for name, spec in config.specs.items()})
+    fields.update(source=str(config.source), specs={name: spec.source for name, spec in config.specs.items()})
+    if "scales" in fields:
+        fields["scales"] = list(config.scales)
     return json.dumps(fields, sort_keys=True, indent=1)
 
 

@@ -129,14 +129,14 @@ def _die_with_parent(dispatcher_pid: int) -> None:
 _DEATH_SIGNAL_SET = False
 
 
-def _run(task: Task, dispatcher_pid: int) -> tuple[Task, xr.Dataset]:
+def _run(task, dispatcher_pid: int) -> tuple:
     _die_with_parent(dispatcher_pid)
     ds = task.run()
     ds.attrs["checksum"] = content_checksum(ds)
     return task, ds
 
 
-def load_shards(tasks: list[Task], folder: Path, log=print) -> dict[Task, xr.Dataset]:
+def load_shards(tasks: list, folder: Path, log=print) -> dict:
     """The intact shards of ``tasks`` in ``folder``; each one present but unusable is reported."""
     shards = {}
     for t in tasks:
@@ -183,13 +183,20 @@ def node_local_numba_cache() -> str:
 
 def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print, shard: tuple[int, int] = (0, 1),
                backend: str = "loky", scheduler: str | None = None) -> dict[Task, xr.Dataset]:
-    """Every finished shard of the study, reading them from ``folder`` and computing (and
-    writing, atomically) the missing ones among this process's part: task k of the plan
-    belongs to part ``k mod N`` of ``shard = (I, N)``.  Tasks run in ``n_jobs`` joblib
-    worker processes, or on a dask cluster (``backend="dask"``, ``scheduler`` address)."""
+    """Every finished shard of the study (:func:`run_tasks` on its :func:`plan`)."""
+    return run_tasks(plan(config), config.name, folder, n_jobs, log, shard, backend, scheduler)
+
+
+def run_tasks(tasks: list, label: str, folder: Path, n_jobs: int = -1, log=print, shard: tuple[int, int] = (0, 1),
+              backend: str = "loky", scheduler: str | None = None) -> dict:
+    """Every finished shard of ``tasks`` (objects with ``key``, ``filename``, ``kind``
+    "se" or "mc", ``start``/``stop``, ``cost`` and ``run()``, like :class:`Task`),
+    reading them from ``folder`` and computing (and writing, atomically) the missing
+    ones among this process's part: task k belongs to part ``k mod N`` of
+    ``shard = (I, N)``.  Tasks run in ``n_jobs`` joblib worker processes, or on a dask
+    cluster (``backend="dask"``, ``scheduler`` address)."""
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
-    tasks = plan(config)
     part, parts = shard
     shards = load_shards(tasks, folder, log)
     pending = sorted((t for k, t in enumerate(tasks) if k % parts == part and t not in shards),
@@ -198,7 +205,7 @@ def run_shards(config: StudyConfig, folder: Path, n_jobs: int = -1, log=print, s
         log(f"resuming: {len(shards)} of {len(tasks)} shards already in {folder}")
     if not pending:
         return shards
-    progress = Progress(sum(t.cost for t in pending), f"{config.name}: {len(pending)} shards")
+    progress = Progress(sum(t.cost for t in pending), f"{label}: {len(pending)} shards")
     start = time.monotonic()
     try:
         with _parallel(n_jobs, backend, scheduler) as workers:

@@ -22,9 +22,7 @@ class MapProblem:
 
     def __init__(self, net: Network, signal: int = 0):
         spec = net.spec
-        for j, layer in enumerate(spec.layers):
-            if layer.kind != "linear" and layer.penalty[0] != "matched":
-                raise ValueError(f"layers[{j}]: the {layer.penalty[0]} penalty is an indicator: F has no gradient")
+        self.check(spec)
         self.net = net
         self.args = packed(net)
         self.y = np.ascontiguousarray(self.args.y[signal])
@@ -33,6 +31,13 @@ class MapProblem:
         voff = self.args.voff
         self.index = np.concatenate([np.arange(voff[l], voff[l + 1]) for l in self.free])
         self.size = self.index.size
+
+    @staticmethod
+    def check(spec) -> None:
+        """ValueError if F of networks of ``spec`` has no gradient."""
+        for j, layer in enumerate(spec.layers):
+            if layer.kind != "linear" and layer.penalty[0] != "matched":
+                raise ValueError(f"layers[{j}]: the {layer.penalty[0]} penalty is an indicator: F has no gradient")
 
     def full(self, x: np.ndarray) -> np.ndarray:
         """The variables z_0 .. z_{L-1} (flat) of the free point ``x``; deterministic

@@ -17,8 +17,12 @@ import os
 import sys
 from pathlib import Path
 
+import xarray as xr
+
+from .comparison import (ComparisonConfig, assemble_comparison, comparison_table, is_comparison, plan_comparison,
+                         plot_comparison)
 from .config import StudyConfig, config_from_json, config_to_json, known_studies, study_file
-from .engine import assemble, load_shards, plan, run_shards
+from .engine import assemble, load_shards, plan, run_shards, run_tasks
 from .plots import matplotlib_available, plot_network
 from .provenance import provenance
 from .report import statistics, verdict_table
@@ -54,16 +58,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_study(path: Path, quick: bool = False):
+    """A study file as a :class:`StudyConfig` or, for ``kind = "comparison"``, a
+    :class:`ComparisonConfig`."""
+    return (ComparisonConfig if is_comparison(path) else StudyConfig).load(path, quick)
+
+
 def list_studies() -> str:
     lines = []
     for name in known_studies():
         try:
-            c = StudyConfig.load(study_file(name))
+            c = load_study(study_file(name))
         except SpecError as err:
             lines.append(f"{name:12s} (invalid: {err})")
             continue
-        lines.append(f"{name:12s} {c.description}\n{'':12s} networks {', '.join(c.specs)}; {c.networks} per width "
-                     f"at scales {', '.join(f'{s:g}' for s in c.scales)}; {c.iterations} iterations")
+        what = (f"ML-VAMP, SE, Adam, L-BFGS on {c.networks} networks" if isinstance(c, ComparisonConfig) else
+                f"{c.networks} per width at scales {', '.join(f'{s:g}' for s in c.scales)}")
+        lines.append(f"{name:12s} {c.description}\n{'':12s} networks {', '.join(c.specs)}; {what}; "
+                     f"{c.iterations} iterations")
     return "\n".join(lines)
 
 
@@ -95,11 +107,7 @@ def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = No
           f"{', '.join(f'{s:g}' for s in config.scales)} x {config.iterations} iterations -> {folder}", flush=True)
     if config.haar == "structured":
         print("ensemble: APPROXIMATE (structured factors: signs, permutation, DCT), not Haar", flush=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    record = folder / RECORD
-    if record.is_file() and config_from_json(record.read_text(), str(record)) != config:
-        raise SpecError(f"{record}: holds a different study (spec, seed or sizes); use another --out")
-    write_text_atomic(record, config_to_json(config))
+    _claim(folder, config)
     shards = run_shards(config, folder / "shards", n_jobs, log=lambda line: print(line, flush=True), shard=shard,
                         backend=backend, scheduler=scheduler)
     missing = len(plan(config)) - len(shards)
@@ -108,6 +116,43 @@ def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = No
               f"run, python -m mcsim.study merge {folder}", flush=True)
         return {}
     return finish(config, folder, shards, argv)
+
+
+def _claim(folder: Path, config) -> None:
+    """Write the study record into ``folder``, or SpecError if it holds another study's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / RECORD
+    if record.is_file():
+        text = record.read_text()
+        same = (config_from_json(text, str(record)) == config if isinstance(config, StudyConfig)
+                else text == config_to_json(config))
+        if not same:
+            raise SpecError(f"{record}: holds a different study (spec, seed or sizes); use another --out")
+    write_text_atomic(record, config_to_json(config))
+
+
+def run_comparison(config: ComparisonConfig, out: Path, n_jobs: int, argv: list[str] | None = None,
+                   backend: str = "loky", scheduler: str | None = None) -> xr.Dataset:
+    """Run (or resume) a comparison study: ``OUT/NAME/NAME.nc``, ``NAME.png``, ``summary.txt``."""
+    folder = out / config.name
+    print(f"study {config.name}: {', '.join(config.specs)}; {config.networks} networks; ML-VAMP {config.iterations} "
+          f"iterations + SE, Adam {config.adam_steps} steps, L-BFGS <= {config.lbfgs_steps} -> {folder}", flush=True)
+    _claim(folder, config)
+    shards = run_tasks(plan_comparison(config), config.name, folder / "shards", n_jobs,
+                       lambda line: print(line, flush=True), backend=backend, scheduler=scheduler)
+    result = assemble_comparison(config, shards)
+    result.attrs.update(provenance(argv))
+    write_atomic(result, folder / f"{config.name}.nc", compress=True)
+    table = comparison_table(result)
+    print(table, flush=True)
+    write_text_atomic(folder / "summary.txt", table + "\n")
+    if matplotlib_available():
+        plot_comparison(result, folder / f"{config.name}.png")
+    print(f"wrote {config.name}.nc" + (f", {config.name}.png" if matplotlib_available() else "")
+          + f" and summary.txt in {folder}")
+    if not matplotlib_available():
+        print("no figures: matplotlib is not installed (pip install 'mcsim[plot]')")
+    return result
 
 
 def finish(config: StudyConfig, folder: Path, shards: dict, argv: list[str] | None = None) -> dict:
@@ -169,15 +214,24 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     try:
-        config = StudyConfig.load(args.config or study_file(args.study), quick=args.quick)
-        config = config.replace(networks=args.networks, scales=args.scales, iterations=args.iterations,
-                                seed=args.seed, haar=args.haar)
-        shard = _shard(args.shard)
+        config = load_study(args.config or study_file(args.study), quick=args.quick)
+        if isinstance(config, ComparisonConfig):
+            for option in ("scales", "haar", "shard"):
+                if getattr(args, option) is not None:
+                    raise SpecError(f"--{option}: not an option of a comparison study")
+            config = config.replace(networks=args.networks, iterations=args.iterations, seed=args.seed)
+        else:
+            config = config.replace(networks=args.networks, scales=args.scales, iterations=args.iterations,
+                                    seed=args.seed, haar=args.haar)
+            shard = _shard(args.shard)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        run(config, args.out, args.n_jobs, argv, shard, args.backend, args.scheduler)
+        if isinstance(config, ComparisonConfig):
+            run_comparison(config, args.out, args.n_jobs, argv, args.backend, args.scheduler)
+        else:
+            run(config, args.out, args.n_jobs, argv, shard, args.backend, args.scheduler)
     except (SpecError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
