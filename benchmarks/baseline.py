@@ -59,8 +59,9 @@ def _linear(U, V, sigma, b, nv, gp, gm, a, c, measured):
     return U @ uhat + b, V @ shat, alpha_p, alpha_m
 
 
-def baseline_run(net: Network, iterations: int) -> np.ndarray:
-    """Records (N_RECORDS, iterations, L) of undamped MAP ML-VAMP, as ``mcsim.montecarlo.run_trajectory``."""
+def baseline_run(net: Network, iterations: int, damping=(1.0, 1.0, 1.0, 1.0)) -> np.ndarray:
+    """Records (N_RECORDS, iterations, L) of MAP ML-VAMP, as ``mcsim.montecarlo.run_trajectory``;
+    ``damping`` = (d_r^+, d_r^-, d_gam^+, d_gam^-) as in ``kernels.mlvamp``."""
     spec = net.spec
     L = spec.depth
     if net.signals != 1:
@@ -99,11 +100,14 @@ def baseline_run(net: Network, iterations: int) -> np.ndarray:
         phi = np.where(x >= 0, x, layer.slope * x)
         return (phi + rho * c) / (1.0 + rho), np.mean((dphi * dxc + rho) / (1.0 + rho))
 
-    def accept(rows, t, l, zhat, alpha, r_in, gam_in):
-        """Extrinsic message (r_out, gam_out) of one output, recorded; None when alpha leaves (0, 1)."""
+    def accept(rows, t, l, zhat, alpha, r_in, gam_in, old, d_mean, d_prec):
+        """Extrinsic message (r_out, gam_out) of one output, damped with the ``old`` one
+        (None: not damped), recorded; None when alpha leaves (0, 1)."""
         if not 0.0 < alpha < 1.0:
             return None
         gam, r = gam_in * (1 - alpha) / alpha, (zhat - alpha * r_in) / (1 - alpha)
+        if old is not None:
+            r, gam = d_mean * r + (1 - d_mean) * old[0], d_prec * gam + (1 - d_prec) * old[1]
         record(rows, t, l, zhat, alpha, gam, r)
         return r, gam
 
@@ -113,12 +117,15 @@ def baseline_run(net: Network, iterations: int) -> np.ndarray:
         for l in range(L):
             zhat, alpha = _prior(spec.input.penalty, r_minus[0], gam_minus[0]) if l == 0 else \
                 layer_step(l - 1, forward=True)
-            if (msg := accept(plus_rows, t, l, zhat, alpha, r_minus[l], gam_minus[l])) is None:
+            old = None if t == 0 else (r_plus[l], gam_plus[l])
+            if (msg := accept(plus_rows, t, l, zhat, alpha, r_minus[l], gam_minus[l], old, damping[0],
+                              damping[2])) is None:
                 return out
             r_plus[l], gam_plus[l] = msg
         for j in range(L - 1, -1, -1):
             zhat, alpha = layer_step(j, forward=False)
-            if (msg := accept(minus_rows, t, j, zhat, alpha, r_plus[j], gam_plus[j])) is None:
+            if (msg := accept(minus_rows, t, j, zhat, alpha, r_plus[j], gam_plus[j], (r_minus[j], gam_minus[j]),
+                              damping[1], damping[3])) is None:
                 return out
             r_minus[j], gam_minus[j] = msg
     return out

@@ -19,7 +19,13 @@ extrinsic update
 
     gam_out = gam_in (1 - alpha) / alpha,   r_out = (zhat - alpha r_in) / (1 - alpha),
 
-optionally damped: r <- d r_new + (1 - d) r_old, gam <- d gam_new + (1 - d) gam_old.
+optionally damped, with factors ``damping`` = (d_r^+, d_r^-, d_gam^+, d_gam^-) for the means
+and precisions of the forward (+) and backward (-) messages:
+
+    r <- d_r r_new + (1 - d_r) r_old,   gam <- d_gam gam_new + (1 - d_gam) gam_old
+
+(gam_new from the undamped gam_in of this step).  The first forward pass has no old
+message and is not damped; the first backward pass is damped with the initial r^-, gam^-.
 
 With frozen precisions (``frozen``) gam_out keeps its given value and the update uses
 alpha = gam_in / (gam_in + gam_out) in place of the divergence: Peaceman-Rachford
@@ -77,18 +83,20 @@ def _record(out, rows, t, l, zhat, z0, alpha, gam, r, b):
 
 
 @njit(cache=True)
-def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, damping, first, frozen):
-    """One output of one signal: check alpha, update its extrinsic message r_out (damped
-    unless ``first``), record.  Returns the new precision, or NaN when the signal must
-    stop (alpha outside (0, 1), a non-finite error, a non-positive precision).  With
-    ``frozen`` precisions gam_old is kept and alpha is not used (module docstring)."""
-    d = 1.0 if first else damping
+def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, d_mean, d_prec, first, frozen):
+    """One output of one signal: check alpha, update its extrinsic message r_out and its
+    precision (damped by d_mean, d_prec unless ``first``), record.  Returns the new
+    precision, or NaN when the signal must stop (alpha outside (0, 1), a non-finite
+    error, a non-positive precision).  With ``frozen`` precisions gam_old is kept and
+    alpha is not used (module docstring)."""
+    dr = 1.0 if first else d_mean
+    dg = 1.0 if first else d_prec
     if frozen:
-        _extrinsic(zhat, gam_in / (gam_in + gam_old), r_in, r_out, d)
+        _extrinsic(zhat, gam_in / (gam_in + gam_old), r_in, r_out, dr)
         gam = gam_old
     elif alpha > 0.0 and alpha < 1.0:
-        _extrinsic(zhat, alpha, r_in, r_out, d)
-        gam = d * gam_in * (1.0 - alpha) / alpha + (1.0 - d) * gam_old
+        _extrinsic(zhat, alpha, r_in, r_out, dr)
+        gam = dg * gam_in * (1.0 - alpha) / alpha + (1.0 - dg) * gam_old
     else:
         return np.nan
     _record(out, rows, t, l, zhat, z0, alpha, gam, r_out, b)
@@ -171,7 +179,8 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
             for b in range(B):
                 if active[b]:
                     gam = _accept(out[b], PLUS_ROWS, t, l, zhat_plus[b, a0:a1], z0[b, a0:a1], bvar[l], alpha[b],
-                                  r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], gam_plus[b, l], damping, t == 0,
+                                  r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], gam_plus[b, l], damping[0],
+                                  damping[2], t == 0,
                                   frozen)
                     active[b] = np.isfinite(gam)
                     valid[b] = valid[b] if active[b] else t
@@ -203,7 +212,8 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
             for b in range(B):
                 if active[b]:
                     gam = _accept(out[b], MINUS_ROWS, t, j, zhat_minus[b, p0:p1], z0[b, p0:p1], bvar[j], alpha[b],
-                                  r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], gam_minus[b, j], damping, False,
+                                  r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], gam_minus[b, j], damping[1],
+                                  damping[3], False,
                                   frozen)
                     active[b] = np.isfinite(gam)
                     valid[b] = valid[b] if active[b] else t

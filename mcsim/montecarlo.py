@@ -13,7 +13,7 @@ from kernels import activations, mlvamp, priors
 
 from .dataset import trajectory_dataset
 from .ensembles import Network, check_haar_method, draw_network
-from .spec import NetworkSpec, check_count
+from .spec import NetworkSpec, check_count, damping_factors
 
 _PRIOR_CODES = {"gaussian": (priors.GAUSSIAN, "var"), "l1": (priors.L1, "lam")}
 
@@ -96,7 +96,7 @@ class Estimates:
     zhat_minus: list
 
 
-def run_mlvamp(net: Network, iterations: int, damping: float = 1.0, frozen: tuple | None = None) -> Estimates:
+def run_mlvamp(net: Network, iterations: int, damping=None, frozen: tuple | None = None) -> Estimates:
     """ML-VAMP on the B signals of ``net``.  ``frozen = (gam_plus, gam_minus)`` (each of
     length L) freezes the precisions at those values (Peaceman-Rachford ADMM,
     ``mcsim.admm``); the initial messages are the network's r^-_l with precision
@@ -111,19 +111,20 @@ def run_mlvamp(net: Network, iterations: int, damping: float = 1.0, frozen: tupl
         args.gam_minus[:] = frozen[1]
     total = args.voff[L]
     zhat_plus, zhat_minus = np.zeros((B, total)), np.zeros((B, total))
-    mlvamp.mlvamp_run(*args, gam_plus, frozen is not None, iterations, damping, out, valid, zhat_plus, zhat_minus)
+    factors = np.array(net.spec.damping if damping is None else damping_factors(damping, "damping"))
+    mlvamp.mlvamp_run(*args, gam_plus, frozen is not None, iterations, factors, out, valid, zhat_plus, zhat_minus)
     cuts = args.voff[1:L]
     return Estimates(out, valid, np.split(zhat_plus, cuts, axis=1), np.split(zhat_minus, cuts, axis=1))
 
 
-def run_signals(net: Network, iterations: int, damping: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def run_signals(net: Network, iterations: int, damping=None) -> tuple[np.ndarray, np.ndarray]:
     """Records (B, N_RECORDS, iterations, L) of ML-VAMP on the B signals of ``net`` (NaN
     past divergence) and their valid counts (B,)."""
     run = run_mlvamp(net, iterations, damping)
     return run.records, run.valid
 
 
-def run_trajectory(net: Network, iterations: int, damping: float = 1.0) -> tuple[np.ndarray, int]:
+def run_trajectory(net: Network, iterations: int, damping=None) -> tuple[np.ndarray, int]:
     """Records (N_RECORDS, iterations, L) of ML-VAMP on a one-signal ``net`` and its valid count."""
     if net.signals != 1:
         raise ValueError(f"run_trajectory runs one signal, the network has {net.signals}: use run_signals")
@@ -134,11 +135,11 @@ def run_trajectory(net: Network, iterations: int, damping: float = 1.0) -> tuple
 def _check_run_args(iterations, damping, haar="auto"):
     check_count(iterations, "iterations")
     check_haar_method(haar)
-    if not 0.0 < damping <= 1.0:
-        raise ValueError(f"damping: must be in (0, 1], got {damping!r}")
+    if damping is not None:
+        damping_factors(damping, "damping")
 
 
-def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0, haar: str = "auto") -> xr.Dataset:
+def run_network(spec: NetworkSpec, iterations: int, seed, damping=None, haar: str = "auto") -> xr.Dataset:
     """One random network's trajectory: Dataset on (iteration, layer).
 
     ``seed`` is anything ``numpy.random.default_rng`` accepts (int, SeedSequence);
@@ -151,7 +152,7 @@ def run_network(spec: NetworkSpec, iterations: int, seed, damping: float = 1.0, 
     return ds
 
 
-def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping: float, haar: str, signals: int = 1):
+def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, damping, haar: str, signals: int = 1):
     """Records (network, signal, ...) and valid counts (network, signal) of the networks
     seeded by ``seeds``, with single-threaded BLAS (so that results do not depend on
     where they run)."""
@@ -173,7 +174,7 @@ def network_seeds(seed, start: int, stop: int) -> list[np.random.SeedSequence]:
 
 
 def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int,
-                 damping: float = 1.0, haar: str = "auto", signals: int = 1) -> xr.Dataset:
+                 damping=None, haar: str = "auto", signals: int = 1) -> xr.Dataset:
     """Networks ``start .. stop-1`` of the family seeded by ``seed`` (network i uses
     ``SeedSequence(seed).spawn(...)[i]``): Dataset on (network, iteration, layer), or on
     (network, signal, iteration, layer) with ``signals`` > 1 signals per network."""
@@ -191,12 +192,13 @@ def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int
 
 
 def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: int = -1,
-             damping: float = 1.0, haar: str = "auto", signals: int = 1) -> xr.Dataset:
+             damping=None, haar: str = "auto", signals: int = 1) -> xr.Dataset:
     """Trajectories of ``networks`` independent random networks: Dataset on (network, iteration, layer).
 
     Network i uses ``SeedSequence(seed).spawn(networks)[i]`` and single-threaded BLAS,
     so the result is bitwise the same whatever ``n_jobs`` (joblib worker processes;
     -1 = all cores).  ``haar``: the form of the orthogonal factors (``mcsim.ensembles``).
+    ``damping``: None (the spec's ``[run]`` damping), one factor, or four (``run_mlvamp``).
     ``signals`` > 1 runs that many independent signals through each network at once
     (matrix-matrix products), adding a ``signal`` dimension.
     """

@@ -89,6 +89,28 @@ def check_count(value, where: str) -> int:
     return int(value)
 
 
+DAMPING_KEYS = ("mean_plus", "mean_minus", "precision_plus", "precision_minus")
+
+
+def damping_factors(value, where: str = "run.damping") -> tuple[float, float, float, float]:
+    """(d_r^+, d_r^-, d_gam^+, d_gam^-) from one number (all four), a sequence of four,
+    or a table with any of ``DAMPING_KEYS`` (default 1: undamped); each in (0, 1]."""
+    if isinstance(value, dict):
+        _check_keys(value, set(DAMPING_KEYS), set(), where)
+        value = [value.get(k, 1.0) for k in DAMPING_KEYS]
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != 4:
+            _fail(where, f"needs 4 factors ({', '.join(DAMPING_KEYS)}), got {len(value)}")
+    else:
+        value = [value] * 4
+    names = [f"{where}.{k}" for k in DAMPING_KEYS]
+    factors = tuple(_number(v, n, positive=True) for v, n in zip(value, names))
+    for f, n in zip(factors, names):
+        if f > 1:
+            _fail(n, f"a damping factor must be in (0, 1], got {f}")
+    return factors
+
+
 def _table(value, where: str) -> dict:
     if not isinstance(value, dict):
         _fail(where, f"must be a table/dict, got {type(value).__name__}")
@@ -199,13 +221,17 @@ class NetworkSpec:
     input: InputSpec
     layers: tuple
     source: dict = field(compare=False, repr=False, default_factory=dict)
+    damping: tuple = (1.0, 1.0, 1.0, 1.0)  # (d_r^+, d_r^-, d_gam^+, d_gam^-), the [run] table
 
     # ------------------------------------------------------------------ build
     @classmethod
     def from_dict(cls, d: dict) -> "NetworkSpec":
         """Validate a spec dict (the TOML layout of DESIGN.md 6) and build the spec."""
         d = _table(d, "spec")
-        _check_keys(d, {"input", "layers", "scale", "name", "description"}, {"input", "layers"}, "spec")
+        _check_keys(d, {"input", "layers", "scale", "name", "description", "run"}, {"input", "layers"}, "spec")
+        run = _table(d.get("run", {}), "run")
+        _check_keys(run, {"damping"}, set(), "run")
+        damping = damping_factors(run.get("damping", 1.0))
         scale = _number(d.get("scale", 1.0), "spec.scale", positive=True)
 
         di = _table(d["input"], "input")
@@ -282,7 +308,7 @@ class NetworkSpec:
                   "the measurement (last map) must be noisy: MAP with y fixed needs noise_var > 0")
         source = copy.deepcopy(d)
         source["scale"] = scale
-        return cls(inp, tuple(layers), source)
+        return cls(inp, tuple(layers), source, damping)
 
     @classmethod
     def from_toml(cls, path) -> "NetworkSpec":

@@ -5,7 +5,7 @@ import pytest
 import mcsim
 from benchmarks.baseline import baseline_run
 from mcsim.ensembles import draw_network
-from mcsim.montecarlo import run_trajectory
+from mcsim.montecarlo import run_mlvamp, run_trajectory
 
 from .conftest import CHAIN, TALK, lifted
 
@@ -19,6 +19,16 @@ def test_baseline_equals_kernel(network, haar):
     kernel, valid = run_trajectory(net, 6)
     assert valid == 6
     np.testing.assert_allclose(baseline_run(net, 6), kernel, rtol=1e-9, atol=1e-13)
+
+
+def test_damping_is_applied_as_documented():
+    """Different damping of means and precisions per direction: kernel = numpy baseline."""
+    factors = (0.7, 0.8, 0.9, 0.6)
+    net = draw_network(mcsim.NetworkSpec.from_dict(TALK).scaled(0.5), np.random.default_rng(5))
+    kernel = run_mlvamp(net, 6, damping=factors)
+    assert kernel.valid[0] == 6
+    np.testing.assert_allclose(baseline_run(net, 6, factors), kernel.records[0], rtol=1e-9, atol=1e-13)
+    assert not np.allclose(baseline_run(net, 6), kernel.records[0])
 
 
 def test_baseline_refuses_lifted_relu():

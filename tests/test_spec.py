@@ -76,3 +76,18 @@ def test_ill_formed_toml(tmp_path):
         NetworkSpec.from_toml(bad)
     with pytest.raises(SpecError, match="no such file"):
         NetworkSpec.from_toml(tmp_path / "missing.toml")
+
+
+def test_run_damping():
+    d = copy.deepcopy(TALK)
+    assert NetworkSpec.from_dict(d).damping == (1.0, 1.0, 1.0, 1.0)
+    d["run"] = {"damping": 0.9}
+    assert NetworkSpec.from_dict(d).damping == (0.9,) * 4
+    d["run"] = {"damping": {"mean_minus": 0.5, "precision_plus": 0.8}}
+    spec = NetworkSpec.from_dict(d)
+    assert spec.damping == (1.0, 0.5, 0.8, 1.0) and spec.scaled(2).damping == spec.damping
+    for bad, field in ((1.5, "run.damping.mean_plus"), ({"means": 0.5}, "run.damping.means"),
+                       ([0.5, 0.5], "run.damping"), (0, "run.damping.mean_plus")):
+        d["run"] = {"damping": bad}
+        with pytest.raises(SpecError, match=field.replace(".", r"\.")):
+            NetworkSpec.from_dict(d)
