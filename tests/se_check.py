@@ -5,9 +5,19 @@ se = sd / sqrt(N).  With K checks and overall false-failure rate ALPHA, each che
 allows z = Phi^-1(1 - ALPHA / (2K)) standard errors (Bonferroni), plus a finite-n
 bias allowance BIAS / n_l * |SE| for the O(1/n) corrections of a finite network
 (the limit laws replace empirical spectra and norms).
+
+An SE computed by population integration (``mcsim.se_memory``) has its own error:
+:func:`population_se` averages SEEDS independent populations and estimates that
+error's standard deviation from their spread; a check then also allows
+t_{SEEDS-1} of those (Student t at the same Bonferroni level, since the spread is
+itself estimated).
 """
 import numpy as np
+import xarray as xr
 from scipy.stats import norm
+from scipy.stats import t as student
+
+from mcsim.se_memory import state_evolution_memory
 
 ALPHA = 1e-3
 BIAS = 2.0
@@ -27,8 +37,19 @@ def se_gaps(ds, se, names, index=None):
     return out
 
 
-def assert_se_agrees(ds, se, names, index=None):
-    """Assert |mean - SE| <= z se + BIAS / n_l |SE| at every checked (t, l), all finite."""
+SEEDS = 8
+
+
+def population_se(spec, iterations, population=2**16, damping=None):
+    """(mean, standard error) over SEEDS population SEs of ``spec`` (Datasets)."""
+    runs = [state_evolution_memory(spec, iterations, damping, population=population, seed=s) for s in range(SEEDS)]
+    stacked = xr.concat(runs, "seed")
+    return stacked.mean("seed"), stacked.std("seed", ddof=1) / np.sqrt(SEEDS)
+
+
+def assert_se_agrees(ds, se, names, index=None, se_stderr=None):
+    """Assert |mean - SE| <= z se + BIAS / n_l |SE| (+ t se_stderr) at every checked (t, l),
+    all finite."""
     checks = []
     for name in names:
         assert np.isfinite(ds[name].values).all(), f"{name}: non-finite Monte Carlo values"
@@ -38,11 +59,15 @@ def assert_se_agrees(ds, se, names, index=None):
         ref = se[name]
         if index is not None:
             mc, err, ref = mc.isel(index), err.isel(index), ref.isel(index)
-        checks.append((name, mc, err, ref))
+        own = 0.0 if se_stderr is None else se_stderr[name]
+        if index is not None and se_stderr is not None:
+            own = own.isel(index)
+        checks.append((name, mc, err, ref, own))
     k = sum(c[1].size for c in checks)
     z = norm.isf(ALPHA / (2 * k))
-    for name, mc, err, ref in checks:
-        allowed = z * err + BIAS / ref["width"] * np.abs(ref)
+    t = student.isf(ALPHA / (2 * k), SEEDS - 1)
+    for name, mc, err, ref, own in checks:
+        allowed = z * err + BIAS / ref["width"] * np.abs(ref) + t * own
         bad = np.abs(mc - ref) > allowed
         assert not bad.any(), (
             f"{name}: MC mean leaves the SE at {int(bad.sum())} of {bad.size} points "

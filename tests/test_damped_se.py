@@ -1,0 +1,67 @@
+"""The SE with memory (``mcsim.se_memory``): it is the undamped SE at damping 1, and it
+predicts damped ML-VAMP.  Tolerances: ``tests/se_check.py``."""
+import copy
+
+import numpy as np
+import pytest
+
+import mcsim
+from mcsim.se_memory import state_evolution_memory
+
+from .conftest import CHAIN, lifted
+from .se_check import ALPHA, SEEDS, assert_se_agrees, population_se, se_gaps, student
+
+QUANTITIES = ("tau_plus", "tau_minus", "rp_mse", "rm_mse")
+
+
+def _damped(d, damping):
+    d = copy.deepcopy(d)
+    d["run"] = {"damping": damping}
+    return d
+
+
+def test_undamped_chain_equals_the_quadrature_se():
+    """Linear networks are exact in both: equal to round-off (measured 2e-15)."""
+    spec = mcsim.NetworkSpec.from_dict(CHAIN)
+    memory, quad = state_evolution_memory(spec, 6), mcsim.state_evolution(spec, 6)
+    for v in QUANTITIES + ("alpha_plus", "alpha_minus", "gamma_plus", "gamma_minus", "rp_overlap", "rm_overlap"):
+        np.testing.assert_allclose(memory[v], quad[v], rtol=1e-12, atol=1e-14, err_msg=v)
+
+
+def test_undamped_lifted_equals_the_quadrature_se():
+    """Lipschitz network: the population SE's mean over 8 seeds is within t_7 of its
+    estimated standard error (Bonferroni over the checks) of the exact quadrature SE,
+    plus round-off (1e-12 relative) where both are exact (the gaussian prior's messages)."""
+    spec = mcsim.NetworkSpec.from_dict(lifted())
+    mean, err = population_se(spec, 5)
+    quad = mcsim.state_evolution(spec, 5)
+    names = QUANTITIES + ("alpha_plus", "alpha_minus")
+    t = student.isf(ALPHA / (2 * sum(quad[v].size for v in names)), SEEDS - 1)
+    for v in names:
+        assert (np.abs(mean[v] - quad[v]) <= t * err[v] + 1e-12 * np.abs(quad[v])).all(), (v, mean[v].values, quad[v].values, err[v].values)
+        assert (err[v] < 0.01 * np.abs(quad[v])).all()  # the check has power: errors below 1 %
+
+
+@pytest.mark.parametrize("damping", [0.5, {"mean_plus": 0.7, "mean_minus": 0.9, "precision_plus": 0.6}])
+def test_damped_chain_matches_monte_carlo(damping):
+    """Damped ML-VAMP on the linear chain follows the SE with memory (exact here), and
+    not the undamped SE: at damping 0.5 the undamped SE misses the first iterations by
+    many standard errors."""
+    spec = mcsim.NetworkSpec.from_dict(_damped(CHAIN, damping))
+    ds = mcsim.simulate(spec, 200, 6, seed=21, n_jobs=1)
+    assert (ds.valid_iterations == 6).all()
+    assert_se_agrees(ds, state_evolution_memory(spec, 6), QUANTITIES)
+    if damping == 0.5:
+        z, _ = se_gaps(ds, mcsim.state_evolution(spec, 6), ["tau_minus"])["tau_minus"]
+        assert float(np.abs(z).max()) > 10
+
+
+@pytest.mark.parametrize("damping", [0.5, 0.8])
+def test_damped_lipschitz_network_matches_monte_carlo(damping):
+    """The talk's network with lifted relu (Lipschitz prox), damped: MC = SE with memory
+    (population integration, its error included in the tolerance)."""
+    spec = mcsim.NetworkSpec.from_dict(_damped(lifted(), damping)).scaled(2.0)
+    ds = mcsim.simulate(spec, 100, 6, seed=22, n_jobs=1)
+    assert (ds.valid_iterations == 6).all()
+    se, err = population_se(spec, 6)
+    assert_se_agrees(ds, se, QUANTITIES, se_stderr=err)
