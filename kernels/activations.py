@@ -110,14 +110,29 @@ def activation_breakpoints(code, slope, nu, nv, c, gp, gm):
 
 
 @njit(cache=True)
-def activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, xhat, zhat):
-    """Componentwise prox; fills x*, z* and returns (<dx*/da>, <dz*/dc>)."""
+def activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, xhat, zhat, step):
+    """Componentwise prox; fills x*, z* and returns the divergences (<dx*/da>, <dz*/dc>).
+
+    ``step`` = 0: the a.e. derivative ("ae", the seed's formula: blind to the jumps of the
+    relu MAP prox).  ``step`` > 0: the central difference (g(u + h) - g(u - h)) / (2 h)
+    with h = step / sqrt(gam) of that input ("jump": it counts the jumps within h, and
+    tends to the Stein divergence E[g'] in the distribution sense as h -> 0).
+    """
     sa = 0.0
     sc = 0.0
+    measured = np.isinf(gm)
     for i in range(a.size):
         x, z, dxa, dzc = activation_prox(code, slope, nu, nv, a[i], c[i], gp, gm)
         xhat[i] = x
         zhat[i] = z
+        if step > 0.0:
+            ha = step / np.sqrt(gp)
+            dxa = (activation_prox(code, slope, nu, nv, a[i] + ha, c[i], gp, gm)[0]
+                   - activation_prox(code, slope, nu, nv, a[i] - ha, c[i], gp, gm)[0]) / (2.0 * ha)
+            if not measured:
+                hc = step / np.sqrt(gm)
+                dzc = (activation_prox(code, slope, nu, nv, a[i], c[i] + hc, gp, gm)[1]
+                       - activation_prox(code, slope, nu, nv, a[i], c[i] - hc, gp, gm)[1]) / (2.0 * hc)
         sa += dxa
         sc += dzc
     return sa / a.size, sc / a.size

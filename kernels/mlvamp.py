@@ -112,15 +112,17 @@ def _minus_bias(x, b, out):
 
 @njit(cache=True)
 def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucode, vcode, sig, soff,
-               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, gam_plus, frozen, iterations, damping, out,
-               valid, zhat_plus, zhat_minus):
+               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, gam_plus, frozen, iterations, damping,
+               jump_step, out, valid, zhat_plus, zhat_minus):
     """Run ML-VAMP on B signals: y (B, n_L), z0 and r_minus (B, sum n_l), gam_minus and
     gam_plus (B, L); fills ``out`` (B, N_RECORDS, iterations, L), ``valid`` (B,), the count
     of valid iterations of each signal, and the last estimates zhat^+_l, zhat^-_l
     (l = 0..L-1) in ``zhat_plus``, ``zhat_minus`` (B, sum n_l).
 
     ``r_minus``/``gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated;
-    ``gam_plus`` is used (as the frozen gam^+_l) only when ``frozen``.
+    ``gam_plus`` is used (as the frozen gam^+_l) only when ``frozen``.  ``jump_step``: the
+    activations' divergence, 0 for the a.e. derivative, else a central difference
+    (``kernels.activations.activation_prox_vector``).
     A signal stops at the first alpha outside (0, 1) or not finite, non-finite error or
     non-positive precision (``valid`` = that iteration); the others go on.
     """
@@ -175,7 +177,7 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                     for b in range(B):
                         _, alpha[b] = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1],
                                                              r_minus[b, a0:a1], gam_plus[b, j], gam_minus[b, l],
-                                                             work[b, :n_out], zhat_plus[b, a0:a1])
+                                                             work[b, :n_out], zhat_plus[b, a0:a1], jump_step)
             for b in range(B):
                 if active[b]:
                     gam = _accept(out[b], PLUS_ROWS, t, l, zhat_plus[b, a0:a1], z0[b, a0:a1], bvar[l], alpha[b],
@@ -208,7 +210,8 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                     gm = np.inf if measured else gam_minus[b, j + 1]
                     c = y[b] if measured else r_minus[b, q0:q1]
                     alpha[b], _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1], c,
-                                                         gam_plus[b, j], gm, zhat_minus[b, p0:p1], work[b, :n_out])
+                                                         gam_plus[b, j], gm, zhat_minus[b, p0:p1], work[b, :n_out],
+                                                         jump_step)
             for b in range(B):
                 if active[b]:
                     gam = _accept(out[b], MINUS_ROWS, t, j, zhat_minus[b, p0:p1], z0[b, p0:p1], bvar[j], alpha[b],

@@ -112,7 +112,8 @@ def run_mlvamp(net: Network, iterations: int, damping=None, frozen: tuple | None
     total = args.voff[L]
     zhat_plus, zhat_minus = np.zeros((B, total)), np.zeros((B, total))
     factors = np.array(net.spec.damping if damping is None else damping_factors(damping, "damping"))
-    mlvamp.mlvamp_run(*args, gam_plus, frozen is not None, iterations, factors, out, valid, zhat_plus, zhat_minus)
+    mlvamp.mlvamp_run(*args, gam_plus, frozen is not None, iterations, factors, net.spec.jump_step, out, valid,
+                      zhat_plus, zhat_minus)
     cuts = args.voff[1:L]
     return Estimates(out, valid, np.split(zhat_plus, cuts, axis=1), np.split(zhat_minus, cuts, axis=1))
 

@@ -252,7 +252,7 @@ def state_evolution_memory(spec: NetworkSpec, iterations: int, damping=None, pop
                     else (activations.PWL, 0.0))
         x, z = np.empty(population), np.empty(population)
         alpha_x, alpha_z = activations.activation_prox_vector(code, layer.slope, nu, layer.noise_var, a, c, gp, gm,
-                                                              x, z)
+                                                              x, z, spec.jump_step)
         if direction == "plus":
             return (alpha_z,) + pop.output("plus", z - Z, c - Z, alpha_z, Z)
         return (alpha_x,) + pop.output("minus", x - b - X, a - b - X, alpha_x, X)

@@ -222,6 +222,7 @@ class NetworkSpec:
     layers: tuple
     source: dict = field(compare=False, repr=False, default_factory=dict)
     damping: tuple = (1.0, 1.0, 1.0, 1.0)  # (d_r^+, d_r^-, d_gam^+, d_gam^-), the [run] table
+    jump_step: float = 0.0  # the activations' divergence: 0 "ae", > 0 "jump" with this step (the [run] table)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -230,8 +231,14 @@ class NetworkSpec:
         d = _table(d, "spec")
         _check_keys(d, {"input", "layers", "scale", "name", "description", "run"}, {"input", "layers"}, "spec")
         run = _table(d.get("run", {}), "run")
-        _check_keys(run, {"damping"}, set(), "run")
+        _check_keys(run, {"damping", "divergence", "jump_step"}, set(), "run")
         damping = damping_factors(run.get("damping", 1.0))
+        divergence = run.get("divergence", "ae")
+        if divergence not in ("ae", "jump"):
+            _fail("run.divergence", f"must be 'ae' (a.e. derivative) or 'jump' (central difference), got {divergence!r}")
+        if "jump_step" in run and divergence != "jump":
+            _fail("run.jump_step", "only with divergence = 'jump'")
+        jump_step = _number(run.get("jump_step", 0.02), "run.jump_step", positive=True) if divergence == "jump" else 0.0
         scale = _number(d.get("scale", 1.0), "spec.scale", positive=True)
 
         di = _table(d["input"], "input")
@@ -308,12 +315,17 @@ class NetworkSpec:
                   "the measurement (last map) must be noisy: MAP with y fixed needs noise_var > 0")
         source = copy.deepcopy(d)
         source["scale"] = scale
-        return cls(inp, tuple(layers), source, damping)
+        return cls(inp, tuple(layers), source, damping, jump_step)
 
     @classmethod
     def from_toml(cls, path) -> "NetworkSpec":
         """Read a spec from a TOML file (same keys as :meth:`from_dict`)."""
         return cls.from_dict(read_toml(path))
+
+    @property
+    def plain_run(self) -> bool:
+        """Undamped, with the a.e. divergence: what the quadrature SE describes."""
+        return self.damping == (1.0, 1.0, 1.0, 1.0) and self.jump_step == 0.0
 
     def scaled(self, s: float) -> "NetworkSpec":
         """The same network with every width multiplied by ``s`` (rounded)."""

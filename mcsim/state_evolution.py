@@ -25,6 +25,7 @@ from kernels import activations, mlvamp, priors
 from kernels import se_quadrature as sq
 
 from .dataset import trajectory_dataset
+from .se_memory import state_evolution_memory
 from .spec import NetworkSpec, check_count
 from .spectra import resolve_spectrum
 from .truth import signal_moments
@@ -127,9 +128,13 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
 
     Same variables as one network's trajectory (``mcsim.run_network``); iterations
     after an invalid divergence (alpha outside (0, 1)) are NaN and counted in
-    ``valid_iterations``.  ``tol`` is the relative tolerance of the quadrature.
+    ``valid_iterations``.  ``tol`` is the relative tolerance of the quadrature.  A spec
+    whose ``[run]`` damps or uses the "jump" divergence gets the SE with memory
+    (``mcsim.se_memory``), which describes that algorithm.
     """
     check_count(iterations, "iterations")
+    if not spec.plain_run:
+        return state_evolution_memory(spec, iterations)
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
     out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)

@@ -20,6 +20,14 @@ def _damped(d, damping):
     return d
 
 
+def test_damped_or_jump_specs_get_the_se_with_memory():
+    assert mcsim.state_evolution(mcsim.NetworkSpec.from_dict(_damped(CHAIN, 0.9)), 2).attrs["se_method"] == "memory"
+    jump = copy.deepcopy(lifted())
+    jump["run"] = {"divergence": "jump"}
+    assert mcsim.state_evolution(mcsim.NetworkSpec.from_dict(jump), 2).attrs["se_method"] == "memory"
+    assert "se_method" not in mcsim.state_evolution(mcsim.NetworkSpec.from_dict(CHAIN), 2).attrs
+
+
 def test_undamped_chain_equals_the_quadrature_se():
     """Linear networks are exact in both: equal to round-off (measured 2e-15)."""
     spec = mcsim.NetworkSpec.from_dict(CHAIN)
@@ -52,7 +60,8 @@ def test_damped_chain_matches_monte_carlo(damping):
     assert (ds.valid_iterations == 6).all()
     assert_se_agrees(ds, state_evolution_memory(spec, 6), QUANTITIES)
     if damping == 0.5:
-        z, _ = se_gaps(ds, mcsim.state_evolution(spec, 6), ["tau_minus"])["tau_minus"]
+        undamped = mcsim.state_evolution(mcsim.NetworkSpec.from_dict(CHAIN), 6)
+        z, _ = se_gaps(ds, undamped, ["tau_minus"])["tau_minus"]
         assert float(np.abs(z).max()) > 10
 
 

@@ -91,3 +91,17 @@ def test_run_damping():
         d["run"] = {"damping": bad}
         with pytest.raises(SpecError, match=field.replace(".", r"\.")):
             NetworkSpec.from_dict(d)
+
+
+def test_run_divergence():
+    d = copy.deepcopy(TALK)
+    assert NetworkSpec.from_dict(d).jump_step == 0.0 and NetworkSpec.from_dict(d).plain_run
+    d["run"] = {"divergence": "jump"}
+    assert NetworkSpec.from_dict(d).jump_step == 0.02
+    d["run"] = {"divergence": "jump", "jump_step": 0.05}
+    assert NetworkSpec.from_dict(d).jump_step == 0.05 and not NetworkSpec.from_dict(d).plain_run
+    for bad, field in (({"divergence": "stein"}, "run.divergence"), ({"jump_step": 0.1}, "run.jump_step"),
+                       ({"divergence": "jump", "jump_step": -1}, "run.jump_step"), ({"iterations": 3}, "run.iterations")):
+        d["run"] = bad
+        with pytest.raises(SpecError, match=field.replace(".", r"\.")):
+            NetworkSpec.from_dict(d)
