@@ -92,17 +92,22 @@ class StudyConfig:
 
 
 def network_specs(path: Path, entries) -> dict[str, NetworkSpec]:
-    """The ``[[network]]`` tables (``name``, ``file`` relative to the study file) of a study file."""
+    """The ``[[network]]`` tables (``name``, ``file`` relative to the study file, and an
+    optional ``run`` table replacing the spec's ``[run]``: damping, divergence) of a
+    study file."""
     if not isinstance(entries, list):
         raise SpecError(f"{path}: network: must be a list of [[network]] tables")
     specs = {}
     for k, entry in enumerate(entries):
-        if not isinstance(entry, dict) or set(entry) != {"name", "file"}:
-            raise SpecError(f"{path}: network[{k}]: needs exactly the keys name and file")
+        if not isinstance(entry, dict) or not {"name", "file"} <= set(entry) <= {"name", "file", "run"}:
+            raise SpecError(f"{path}: network[{k}]: needs the keys name and file (and optionally run)")
         if entry["name"] in specs:
             raise SpecError(f"{path}: network[{k}].name: {entry['name']!r} appears twice")
         try:
-            specs[entry["name"]] = NetworkSpec.from_toml(path.parent / entry["file"])
+            source = NetworkSpec.from_toml(path.parent / entry["file"]).source
+            if "run" in entry:
+                source = dict(source, run=entry["run"])
+            specs[entry["name"]] = NetworkSpec.from_dict(source)
         except SpecError as err:
             raise SpecError(f"{path}: network[{k}] ({entry['file']}): {err}") from None
     return specs

@@ -74,3 +74,36 @@ def plot_network(result: xr.Dataset, path: Path, quantity: str = "tau_minus") ->
                  "MC median, quartiles (bands) vs SE (dashed)")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_map(results: dict, path: Path) -> None:
+    """The study's map of where the SE holds: for every network type, the largest relative
+    gap |mean/SE - 1| of tau^- over the variables at the last iteration against the
+    widest layer (log-log), filled markers where the verdict is consistent; dotted, the
+    same type's two standard errors (the resolution of the test)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .report import DEVIATES
+
+    fig, ax = plt.subplots(figsize=(8.5, 5.5), constrained_layout=True)
+    for k, (name, r) in enumerate(results.items()):
+        dev = r.deviation_tau_minus.isel(iteration=-1)
+        se = r.se_tau_minus.isel(iteration=-1)
+        gap = (np.abs(dev.sel(statistic="mean")) / se).max("layer").values
+        noise = (2 * dev.sel(statistic="stderr") / se).max("layer").values
+        width = r.width.max("layer").values
+        deviates = bool((r.verdict_tau_minus.values == DEVIATES).any() or (r.verdict_tau_plus.values == DEVIATES).any())
+        color = plt.cm.tab20(k % 20)
+        ax.loglog(width, gap, marker="o", color=color, mfc="white" if deviates else color,
+                  label=f"{name} ({r.attrs.get('run', '')}): {'DEVIATES' if deviates else 'consistent'}")
+        ax.loglog(width, noise, ls=":", color=color, lw=0.8)
+    ax.set_xlabel("widest layer")
+    ax.set_ylabel("max over variables of |mean tau^- / SE - 1| at the last iteration")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title("where the SE holds: gap (markers; open = deviates) and 2 standard errors (dotted)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -135,3 +135,38 @@ def verdict_table(result: xr.Dataset) -> str:
                      + "  ".join(f"z_{l}: " + (f"{100 * g:+.1f}% (z {float(zz):+.1f})" if np.isfinite(g) else "no SE")
                                  for l, (g, zz) in enumerate(zip(gaps, z.values))))
     return "\n".join(lines)
+
+
+def exactness_row(result: xr.Dataset) -> tuple[str, str]:
+    """(verdict, detail) of one network type: "converges to SE" with the range of RMS slopes
+    of tau^- at the last iteration over the variables and how many 95% intervals contain
+    -1/2, or "DEVIATES" with the largest gap of tau^- at the largest width and last
+    iteration and the first deviating iteration."""
+    bad = [t for q in COMPARED for t, _ in zip(*np.nonzero(result[f"verdict_{q}"].values == DEVIATES))]
+    excluded = int(result.excluded.sum()) if "excluded" in result else 0
+    note = f"; {excluded} runs excluded" if excluded else ""
+    if not bad and (result[f"verdict_{COMPARED[0]}"].values == CONSISTENT).any():
+        rate = result.rate_tau_minus.isel(iteration=-1)
+        slopes = rate.sel(fit="slope").values
+        if not np.isfinite(slopes).any():
+            return "consistent with SE", "no slope (fewer than 3 widths)" + note
+        inside = int(((rate.sel(fit="low") <= -0.5) & (rate.sel(fit="high") >= -0.5)).sum())
+        return "converges to SE", (f"RMS slope {np.nanmin(slopes):+.2f} to {np.nanmax(slopes):+.2f}, "
+                                   f"-1/2 inside {inside}/{slopes.size} 95% CIs" + note)
+    if not bad:
+        return "no SE", "the SE stopped (alpha outside (0, 1))" + note
+    gaps = _gap_cells(result, "tau_minus", -1)[-1]
+    worst = int(np.nanargmax(np.abs(gaps)))
+    return "DEVIATES", (f"tau^- gap up to {100 * gaps[worst]:+.1f}% (z_{worst}) at the largest width, "
+                        f"from iteration {min(bad)}" + note)
+
+
+def exactness_table(results: dict[str, xr.Dataset]) -> str:
+    """The map of where the SE holds: one row per network type of the study."""
+    rows = [("network type", "run", "widest", "verdict", "detail")]
+    for name, result in results.items():
+        run = result.attrs.get("run", "")
+        widest = str(int(result.width.isel(scale=-1).max()))
+        rows.append((name, run, widest) + exactness_row(result))
+    sizes = [max(len(r[k]) for r in rows) for k in range(5)]
+    return "\n".join("  ".join(cell.ljust(size) for cell, size in zip(row, sizes)).rstrip() for row in rows)

@@ -23,9 +23,9 @@ from .comparison import (ComparisonConfig, assemble_comparison, comparison_table
                          plot_comparison)
 from .config import StudyConfig, config_from_json, config_to_json, known_studies, study_file
 from .engine import assemble, load_shards, plan, run_shards, run_tasks
-from .plots import matplotlib_available, plot_network
+from .plots import matplotlib_available, plot_map, plot_network
 from .provenance import provenance
-from .report import statistics, verdict_table
+from .report import exactness_table, statistics, verdict_table
 from .shards import write_atomic, write_text_atomic
 from .spec import SpecError
 
@@ -171,9 +171,13 @@ def finish(config: StudyConfig, folder: Path, shards: dict, argv: list[str] | No
         tables.append(verdict_table(result))
         print(tables[-1], flush=True)
         results[name] = result
-    write_text_atomic(folder / "summary.txt", "\n\n".join(tables) + "\n")
+    table = exactness_table(results)
+    print(f"\nwhere the SE holds ({config.name}):\n{table}", flush=True)
+    write_text_atomic(folder / "summary.txt", "\n\n".join(tables) + f"\n\nwhere the SE holds:\n{table}\n")
+    if plots:
+        plot_map(results, folder / "map.png")
     print(f"wrote {', '.join(f'{n}.nc' for n in config.specs)}"
-          + (f", {', '.join(f'{n}.png' for n in config.specs)}" if plots else "")
+          + (f", {', '.join(f'{n}.png' for n in config.specs)}, map.png" if plots else "")
           + f" and summary.txt in {folder}")
     if not plots:
         print("no figures: matplotlib is not installed (pip install 'mcsim[plot]')")
