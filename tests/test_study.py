@@ -1,6 +1,7 @@
 """The study engine end to end: files, round trip, resume after SIGKILL, CLI errors."""
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,26 @@ def test_study_data_equal_simulate_and_state_evolution(tmp_path):
     for var in ("tau_plus", "tau_minus", "gamma_minus", "rm_overlap"):
         np.testing.assert_array_equal(result[var].isel(scale=0).values, mc[var].values)
         np.testing.assert_array_equal(result[f"se_{var}"].isel(scale=0).values, se[var].values)
+
+
+def test_run_overrides_and_the_map(tmp_path, capsys):
+    """A [[network]] entry's run table damps that network type only; its SE is the SE with
+    memory; every study ends with the map of where the SE holds."""
+    path = _study_file(tmp_path, networks=4, scales=(0.5, 1.0), iterations=2)
+    chain = ROOT / "studies" / "networks" / "chain.toml"
+    path.write_text(path.read_text() + f'[[network]]\nname = "chain_d05"\nfile = "{chain}"\n'
+                    'run = { damping = 0.5 }\n')
+    assert study.main(["--config", str(path), "--n-jobs", "1", "--out", str(tmp_path / "out")]) == 0
+    summary = (tmp_path / "out" / "tiny" / "summary.txt").read_text()
+    assert "where the SE holds" in summary and re.search(r"chain_d05 +damping 0.5, ae", summary)
+    with xr.open_dataset(tmp_path / "out" / "tiny" / "chain_d05.nc") as ds:
+        assert ds.attrs["run"] == "damping 0.5, ae"
+        spec = mcsim.NetworkSpec.from_dict(__import__("json").loads(ds.attrs["spec"]))
+        assert spec.damping == (0.5,) * 4
+        np.testing.assert_array_equal(ds.se_tau_minus.isel(scale=-1).values,
+                                      mcsim.state_evolution(spec, 2).tau_minus.values)
+    if study.matplotlib_available():
+        assert (tmp_path / "out" / "tiny" / "map.png").stat().st_size > 10_000
 
 
 def test_round_trip_keeps_every_variable_and_attribute(tmp_path):
@@ -186,6 +207,10 @@ def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, args, field):
      "missing.toml"),
     ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = -1\n[[network]]\nname = 'a'\nfile = 'a.toml'\n", "seed"),
     ("iterations = 2\nnetworks = [\n", "ill-formed"),
+    ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = 1\n[[network]]\nname = 'a'\nfile = 'a.toml'\n"
+     "run = { damping = 2 }\n", "run.damping.mean_plus"),
+    ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = 1\n[[network]]\nname = 'a'\nfile = 'a.toml'\nrun = 1\n",
+     "run: must be a table"),
     ("iterations = 2\nnetworks = 4\nscales = [1]\nseed = 1\nhaar = 'qr'\n[[network]]\nname = 'a'\nfile = 'a.toml'\n",
      "haar"),
 ])
