@@ -77,33 +77,52 @@ def plot_network(result: xr.Dataset, path: Path, quantity: str = "tau_minus") ->
 
 
 def plot_map(results: dict, path: Path) -> None:
-    """The study's map of where the SE holds: for every network type, the largest relative
-    gap |mean/SE - 1| of tau^- over the variables at the last iteration against the
-    widest layer (log-log), filled markers where the verdict is consistent; dotted, the
-    same type's two standard errors (the resolution of the test)."""
+    """The study's map of where the SE holds: one panel per network (network types that
+    differ only in their ``[run]`` share a panel), one line per run: the largest
+    relative gap |mean/SE - 1| of tau^- over the variables at the last iteration against
+    the widest layer (log-log); open markers where the verdict is "deviates"; dotted,
+    two standard errors of that gap (the resolution of the test)."""
+    import json
+    import os
+
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .report import DEVIATES
 
-    fig, ax = plt.subplots(figsize=(8.5, 5.5), constrained_layout=True)
-    for k, (name, r) in enumerate(results.items()):
-        dev = r.deviation_tau_minus.isel(iteration=-1)
-        se = r.se_tau_minus.isel(iteration=-1)
-        gap = (np.abs(dev.sel(statistic="mean")) / se).max("layer").values
-        noise = (2 * dev.sel(statistic="stderr") / se).max("layer").values
-        width = r.width.max("layer").values
-        deviates = bool((r.verdict_tau_minus.values == DEVIATES).any() or (r.verdict_tau_plus.values == DEVIATES).any())
-        color = plt.cm.tab20(k % 20)
-        ax.loglog(width, gap, marker="o", color=color, mfc="white" if deviates else color,
-                  label=f"{name} ({r.attrs.get('run', '')}): {'DEVIATES' if deviates else 'consistent'}")
-        ax.loglog(width, noise, ls=":", color=color, lw=0.8)
-    ax.set_xlabel("widest layer")
-    ax.set_ylabel("max over variables of |mean tau^- / SE - 1| at the last iteration")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    ax.set_title("where the SE holds: gap (markers; open = deviates) and 2 standard errors (dotted)")
+    panels = {}
+    for name, r in results.items():
+        base = json.loads(r.attrs["spec"])
+        base.pop("run", None)
+        panels.setdefault(json.dumps(base, sort_keys=True), []).append((name, r))
+    n = len(panels)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False, constrained_layout=True)
+    for ax, members in zip(axes.flat, panels.values()):
+        for k, (name, r) in enumerate(members):
+            dev = r.deviation_tau_minus.isel(iteration=-1)
+            se = r.se_tau_minus.isel(iteration=-1)
+            gap = (np.abs(dev.sel(statistic="mean")) / se).max("layer").values
+            noise = (2 * dev.sel(statistic="stderr") / se).max("layer").values
+            width = r.width.max("layer").values
+            deviates = bool(any((r[f"verdict_{q}"].values == DEVIATES).any() for q in ("tau_plus", "tau_minus")))
+            color = f"C{k}"
+            ax.loglog(width, gap, marker="o", color=color, mfc="white" if deviates else color,
+                      label=f"{r.attrs.get('run', name)}: {'DEVIATES' if deviates else 'consistent'}")
+            ax.loglog(width, noise, ls=":", color=color, lw=0.9)
+        ax.set_title(os.path.commonprefix([name for name, _ in members]).rstrip("_") or members[0][0], fontsize=10)
+        ax.set_xlabel("widest layer")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("max |mean tau^- / SE - 1| at last t")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle("Where the SE holds: gap of tau^- (open markers: deviates) and two standard errors (dotted)")
     fig.savefig(path, dpi=110)
     plt.close(fig)
