@@ -34,7 +34,7 @@ from kernels import activations, mlvamp, priors
 
 from .dataset import trajectory_dataset
 from .ensembles import pwl, sample_prior
-from .spec import NetworkSpec, check_count
+from .spec import NetworkSpec, check_count, damping_factors
 from .spectra import resolve_spectrum
 from .truth import signal_moments
 
@@ -211,8 +211,6 @@ def state_evolution_memory(spec: NetworkSpec, iterations: int, damping=None, pop
     damping; else as ``mcsim.montecarlo.run_mlvamp``): Dataset on (iteration, layer),
     the variables of ``mcsim.state_evolution``.  ``population``, ``seed``: the Monte Carlo
     integration of separable factors (module docstring)."""
-    from .spec import damping_factors
-
     check_count(iterations, "iterations")
     dr_p, dr_m, dg_p, dg_m = spec.damping if damping is None else damping_factors(damping, "damping")
     L, dims = spec.depth, spec.dims
