@@ -144,8 +144,8 @@ class _Linear:
         return frac * (self.w @ ((a * b) @ self.var)) + (1.0 - frac) * float(a_u @ (b_u * self.var))
 
     def step(self, direction, plus, minus, gp, gm):
-        """(alpha, tau, enew coefficients (paired, unpaired), overlap E[enew T], Gram row over
-        this direction's earlier new errors and itself, domain fraction)."""
+        """(alpha, tau = E[d^2], overlap E[enew T], Gram row E[enew enew_k] over this
+        direction's earlier new errors and itself) of the output in ``direction``."""
         qp, qp_u, qm, qm_u = self._inputs(plus, minus)
         sig = self.sig
         xi, _ = self._basis()
