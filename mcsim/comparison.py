@@ -216,8 +216,9 @@ class ComparisonTask:
 def plan_comparison(config: ComparisonConfig) -> list[ComparisonTask]:
     tasks = []
     for name, spec in config.specs.items():
-        common = dict(network=name, spec=spec, iterations=config.iterations, seed=tuple(family_seed(config.seed, name, 1.0)),
-                      adam=(config.adam_steps, config.adam_lr), lbfgs_steps=config.lbfgs_steps)
+        common = dict(network=name, spec=spec, iterations=config.iterations,
+                      seed=tuple(family_seed(config.seed, name, 1.0)), adam=(config.adam_steps, config.adam_lr),
+                      lbfgs_steps=config.lbfgs_steps)
         tasks.append(ComparisonTask(**common))
         for start in range(0, config.networks, config.shard_size):
             tasks.append(ComparisonTask(**common, start=start, stop=min(start + config.shard_size, config.networks)))
@@ -244,7 +245,8 @@ def assemble_comparison(config: ComparisonConfig, shards: dict) -> xr.Dataset:
         iterations=config.iterations, adam_steps=config.adam_steps, adam_lr=config.adam_lr,
         lbfgs_steps=config.lbfgs_steps, fixed_point_tolerance=FIXED_POINT,
         seed_rule="network i of type NAME: child i of numpy.random.SeedSequence([seed, crc32(NAME), 1000000])",
-        start="every method starts from ML-VAMP's initial messages r^-_l = z0_l + N(0, E[z0_l^2]) at the free variables",
+        start="every method starts from ML-VAMP's initial messages r^-_l = z0_l + N(0, E[z0_l^2]) "
+              "at the free variables",
         **{f"spec_{name}": spec.to_json() for name, spec in config.specs.items()})
     return result
 
@@ -270,7 +272,8 @@ def comparison_table(result: xr.Dataset) -> str:
             q = np.nanquantile(nmse, [0.25, 0.5, 0.75])
             extra = f"   SE prediction {se:.2f} (median - SE = {q[1] - se:+.2f} dB)" if var == "mlvamp_error" else ""
             lines.append(f"    {label:8s} {q[1]:7.2f} [{q[0]:.2f}, {q[2]:.2f}]{extra}")
-        lines.append("  MAP objective F at the final point against ML-VAMP's, per network (lower: ML-VAMP's F is higher)")
+        lines.append("  MAP objective F at the final point against ML-VAMP's, per network "
+                     "(lower: ML-VAMP's F is higher)")
         vamp = r.mlvamp_value.values
         fixed = np.isfinite(r.kkt_gradient.values)
         for label, var in (("Adam", "adam_value"), ("L-BFGS", "lbfgs_value")):

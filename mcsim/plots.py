@@ -8,6 +8,8 @@ Per network type, one PNG:
 """
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +84,6 @@ def plot_map(results: dict, path: Path) -> None:
     relative gap |mean/SE - 1| of tau^- over the variables at the last iteration against
     the widest layer (log-log); open markers where the verdict is "deviates"; dotted,
     two standard errors of that gap (the resolution of the test)."""
-    import json
-    import os
-
     import matplotlib
     import matplotlib.ticker
 

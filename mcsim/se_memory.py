@@ -160,7 +160,8 @@ class _Linear:
             xi_u[1] = 1.0
             d_u = (-xi_u + rho * qm_u) / (1 + rho)
             q, q_u, frac = qm, qm_u, self.fu
-            alpha = frac * (self.w @ ((kappa * sig[:, 0] ** 2 / den[:, 0] + rho) / (1 + rho))) + (1 - frac) * rho / (1 + rho)
+            paired = (kappa * sig[:, 0] ** 2 / den[:, 0] + rho) / (1 + rho)
+            alpha = frac * (self.w @ paired) + (1 - frac) * rho / (1 + rho)
             T, T_u = sig * np.eye(1, self.var.size, 0) + xi, xi_u  # u0 = sigma s0 + xi; unpaired: xi
         else:
             d, d_u = ds, qp_u
@@ -231,7 +232,8 @@ def state_evolution_memory(spec: NetworkSpec, iterations: int, damping=None, pop
     pops = {j: _Population(rng, population) for j, layer in enumerate(spec.layers) if layer.kind != "linear"}
     prior_pop = _Population(rng, population)
     truth_in = {j: rng.normal(0.0, np.sqrt(chi[j]), population) for j in pops}  # z0_j - b_j
-    truth_noise = {j: rng.normal(0.0, np.sqrt(spec.layers[j].noise_var), population) for j in pops}
+    truth_out = {j: pwl(spec.bias_of_variable(j) + truth_in[j], spec.layers[j].slope)
+                 + rng.normal(0.0, np.sqrt(spec.layers[j].noise_var), population) for j in pops}  # z0_{j+1}
     truth_0 = sample_prior(rng, spec.input.prior, population)
     exact_prior = spec.input.prior[0] == "gaussian" and spec.input.penalty[0] == "gaussian"
     pen_code = priors.GAUSSIAN if spec.input.penalty[0] == "gaussian" else priors.L1
@@ -241,8 +243,7 @@ def state_evolution_memory(spec: NetworkSpec, iterations: int, damping=None, pop
         layer = spec.layers[j]
         pop = pops[j]
         b = spec.bias_of_variable(j)
-        X = truth_in[j]
-        Z = pwl(b + X, layer.slope) + truth_noise[j]
+        X, Z = truth_in[j], truth_out[j]
         a = b + X + plus[j].beta(plus[j].n - 1) * X + pop.noise("a", plus[j])
         measured = j == L - 1
         c = Z if measured else Z + minus[j + 1].beta(minus[j + 1].n - 1) * Z + pop.noise("c", minus[j + 1])

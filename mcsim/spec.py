@@ -235,7 +235,8 @@ class NetworkSpec:
         damping = damping_factors(run.get("damping", 1.0))
         divergence = run.get("divergence", "ae")
         if divergence not in ("ae", "jump"):
-            _fail("run.divergence", f"must be 'ae' (a.e. derivative) or 'jump' (central difference), got {divergence!r}")
+            _fail("run.divergence",
+                  f"must be 'ae' (a.e. derivative) or 'jump' (central difference), got {divergence!r}")
         if "jump_step" in run and divergence != "jump":
             _fail("run.jump_step", "only with divergence = 'jump'")
         jump_step = _number(run.get("jump_step", 0.02), "run.jump_step", positive=True) if divergence == "jump" else 0.0

@@ -101,7 +101,8 @@ def test_run_divergence():
     d["run"] = {"divergence": "jump", "jump_step": 0.05}
     assert NetworkSpec.from_dict(d).jump_step == 0.05 and not NetworkSpec.from_dict(d).plain_run
     for bad, field in (({"divergence": "stein"}, "run.divergence"), ({"jump_step": 0.1}, "run.jump_step"),
-                       ({"divergence": "jump", "jump_step": -1}, "run.jump_step"), ({"iterations": 3}, "run.iterations")):
+                       ({"divergence": "jump", "jump_step": -1}, "run.jump_step"),
+                       ({"iterations": 3}, "run.iterations")):
         d["run"] = bad
         with pytest.raises(SpecError, match=field.replace(".", r"\.")):
             NetworkSpec.from_dict(d)
