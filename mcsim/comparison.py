@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .baselines import adam, checkpoints, lbfgs
-from .config import network_specs
+from .config import read_study_file
 from .engine import family_seed
 from .ensembles import draw_network
 from .montecarlo import network_seeds, run_mlvamp
@@ -41,7 +41,6 @@ from .truth import signal_moments
 
 FIXED_POINT = 1e-8  # consensus |zhat^+ - zhat^-| / |zhat^-| (every layer) below which ML-VAMP is at a fixed point
 _SCALARS = {"description", "networks", "iterations", "seed", "shard_size", "adam_steps", "adam_lr", "lbfgs_steps"}
-_KEYS = _SCALARS | {"kind", "network", "quick"}
 
 
 def _positive_int(value, where):
@@ -86,20 +85,7 @@ class ComparisonConfig:
     def load(cls, path, quick: bool = False) -> "ComparisonConfig":
         """Read and validate a comparison study file; ``quick`` applies its ``[quick]`` table."""
         path = Path(path)
-        raw = read_toml(path)
-        unknown = set(raw) - _KEYS
-        if unknown:
-            raise SpecError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(_KEYS))})")
-        quick_table = raw.pop("quick", {})
-        if not isinstance(quick_table, dict) or set(quick_table) - _SCALARS:
-            raise SpecError(f"{path}: quick: must be a table of {', '.join(sorted(_SCALARS))}")
-        if quick:
-            raw.update(quick_table)
-        raw.pop("kind")
-        missing = {"iterations", "networks", "seed", "network"} - set(raw)
-        if missing:
-            raise SpecError(f"{path}: {sorted(missing)[0]}: missing")
-        specs = network_specs(path, raw.pop("network"))
+        raw, specs = read_study_file(path, _SCALARS, {"iterations", "networks", "seed"}, quick)
         return cls(name=f"{path.stem}-quick" if quick else path.stem, source=path, specs=specs, **raw)
 
     def replace(self, **overrides) -> "ComparisonConfig":

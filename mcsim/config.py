@@ -20,7 +20,6 @@ from .spec import NetworkSpec, SpecError, read_toml
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 _SCALARS = {"description", "iterations", "networks", "scales", "seed", "shard_size", "haar"}
-_KEYS = _SCALARS | {"network", "quick"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,19 +62,7 @@ class StudyConfig:
     def load(cls, path, quick: bool = False) -> "StudyConfig":
         """Read and validate a study file; ``quick`` applies its ``[quick]`` table."""
         path = Path(path)
-        raw = read_toml(path)
-        unknown = set(raw) - _KEYS
-        if unknown:
-            raise SpecError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(_KEYS))})")
-        quick_table = raw.pop("quick", {})
-        if not isinstance(quick_table, dict) or set(quick_table) - _SCALARS:
-            raise SpecError(f"{path}: quick: must be a table of {', '.join(sorted(_SCALARS))}")
-        if quick:
-            raw.update(quick_table)
-        missing = {"iterations", "networks", "scales", "seed", "network"} - set(raw)
-        if missing:
-            raise SpecError(f"{path}: {sorted(missing)[0]}: missing")
-        specs = network_specs(path, raw.pop("network"))
+        raw, specs = read_study_file(path, _SCALARS, {"iterations", "networks", "scales", "seed"}, quick)
         scales = raw.pop("scales")
         scales = tuple(scales) if isinstance(scales, list) else (scales,)
         name = f"{path.stem}-quick" if quick else path.stem  # results of the two presets kept apart
@@ -89,6 +76,26 @@ class StudyConfig:
         if given.get("haar", self.haar) != self.haar:  # another ensemble: results kept apart
             given["name"] = f"{self.name}-{given['haar']}"
         return dataclasses.replace(self, **given)
+
+
+def read_study_file(path: Path, scalars: set, required: set, quick: bool) -> tuple[dict, dict[str, NetworkSpec]]:
+    """The scalar keys of a study file (its ``[quick]`` table applied if ``quick``; the
+    ``kind`` key dropped) and its network specs; SpecError naming an unknown or missing key."""
+    raw = read_toml(path)
+    keys = scalars | {"kind", "network", "quick"}
+    unknown = set(raw) - keys
+    if unknown:
+        raise SpecError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(keys))})")
+    quick_table = raw.pop("quick", {})
+    if not isinstance(quick_table, dict) or set(quick_table) - scalars:
+        raise SpecError(f"{path}: quick: must be a table of {', '.join(sorted(scalars))}")
+    if quick:
+        raw.update(quick_table)
+    raw.pop("kind", None)
+    missing = (required | {"network"}) - set(raw)
+    if missing:
+        raise SpecError(f"{path}: {sorted(missing)[0]}: missing")
+    return raw, network_specs(path, raw.pop("network"))
 
 
 def network_specs(path: Path, entries) -> dict[str, NetworkSpec]:
