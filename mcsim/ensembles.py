@@ -111,6 +111,17 @@ def pwl(x: np.ndarray, slope: float) -> np.ndarray:
     return np.where(x >= 0, x, slope * x)
 
 
+def noise_free_map(layer, U: OrthogonalFactor | None, V: OrthogonalFactor | None, sigma: np.ndarray | None,
+                   x: np.ndarray) -> np.ndarray:
+    """h_l(x): U diag(sigma) V^T x + bias (linear; sigma padded with zeros), or phi(x)."""
+    if layer.kind != "linear":
+        return pwl(x, layer.slope)
+    k = sigma.size
+    u = np.zeros(layer.dim)
+    u[:k] = sigma * V.apply(x, transpose=True)[:k]
+    return U.apply(u) + layer.bias
+
+
 @dataclass
 class Network:
     """One random network with its truth, observation and ML-VAMP initialisation, for
@@ -172,14 +183,7 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto"
     B = signals
     z = [sample_prior(rng, spec.input.prior, (B, dims[0]))]
     for j, layer in enumerate(spec.layers):
-        if layer.kind == "linear":
-            k = sigma[j].size
-            u = np.zeros((B, dims[j + 1]))
-            for b in range(B):
-                u[b, :k] = sigma[j] * V[j].apply(z[-1][b], transpose=True)[:k]
-            nxt = np.array([U[j].apply(ub) for ub in u]) + layer.bias
-        else:
-            nxt = pwl(z[-1], layer.slope)
+        nxt = np.array([noise_free_map(layer, U[j], V[j], sigma[j], x) for x in z[-1]])
         z.append(nxt + rng.normal(0.0, np.sqrt(layer.noise_var), (B, dims[j + 1])) if layer.noise_var > 0 else nxt)
     tau_init, _ = signal_moments(spec)
     tau_init = tau_init[: spec.depth]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import lsq_linear
 
-from .ensembles import pwl
+from .ensembles import noise_free_map
 from .montecarlo import Estimates
 from .objective import MapProblem
 
@@ -45,13 +45,7 @@ def _near_zero(x, gap):
 
 def _map(net, j, x):
     """h_l(x) of map l = j + 1 (noise-free)."""
-    layer = net.spec.layers[j]
-    if layer.kind != "linear":
-        return pwl(x, layer.slope)
-    s = net.sigma[j]
-    u = np.zeros(layer.dim)
-    u[:s.size] = s * net.V[j].apply(x, transpose=True)[:s.size]
-    return net.U[j].apply(u) + layer.bias
+    return noise_free_map(net.spec.layers[j], net.U[j], net.V[j], net.sigma[j], x)
 
 
 def kkt_report(net, estimates: Estimates, signal: int = 0) -> dict[str, np.ndarray]:
