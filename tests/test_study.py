@@ -110,15 +110,21 @@ def _shard_files(folder):
 def test_killed_study_resumes_to_the_same_file(tmp_path):
     """SIGKILL the study at seeded random points (after 1-3 new shards, then 0-100 ms
     more), up to four times, resuming each time; the final file equals an uninterrupted
-    run (in this process), and no temporary file is left."""
+    run (in this process), and no temporary file is left.
+
+    Where a kill lands is up to the scheduler: during the shards, or after the last
+    shard was written and before the final file was assembled.  Both are valid states
+    to resume from; once every shard is on disk there is no shard left to interrupt,
+    so the killing stops there.  What is asserted does not depend on the timing: at
+    least one kill happened, and the resumed result is the uninterrupted one."""
     rng = random.Random(20261127)
     config = _study_file(tmp_path, networks=8, scales=(1.0, 2.0), shard_size=2)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     command = [sys.executable, "-m", "mcsim.study", "--config", str(config), "--n-jobs", "1", "--out", str(killed)]
     shards = killed / "tiny" / "shards"
     total = len(plan(StudyConfig.load(config)))
-    kills = 0
-    while kills < 4:
+    landed = []  # shards on disk after each kill
+    while len(landed) < 4 and (not landed or landed[-1] < total):
         before = set(_shard_files(shards))
         proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wanted, deadline = rng.randint(1, 3), time.time() + 120
@@ -130,10 +136,9 @@ def test_killed_study_resumes_to_the_same_file(tmp_path):
         time.sleep(rng.uniform(0.0, 0.1))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        kills += 1
-        assert len(_shard_files(shards)) < total or (killed / "tiny" / "chain.nc").exists()
-    assert kills >= 2
-    print(f"killed {kills} times")
+        landed.append(len(_shard_files(shards)))
+    assert landed, "the first run finished before it could be killed"
+    print(f"killed {len(landed)} times, with {landed} of {total} shards on disk")
     resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert study.main(["--config", str(config), "--n-jobs", "1", "--out", str(whole)]) == 0
