@@ -26,13 +26,13 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from . import __version__
 from .baselines import adam, checkpoints, lbfgs
 from .config import read_study_file
 from .engine import family_seed
 from .ensembles import draw_network
 from .montecarlo import network_seeds, run_mlvamp
 from .objective import MapProblem
+from .provenance import source_digest
 from .shards import shard_key
 from .spec import NetworkSpec, SpecError, read_toml
 from .state_evolution import state_evolution
@@ -168,7 +168,7 @@ class ComparisonTask:
     def key(self) -> str:
         return shard_key(study="comparison", kind=self.kind, spec=self.spec.to_json(), iterations=self.iterations,
                          seed=list(self.seed), start=self.start, stop=self.stop, adam=list(self.adam),
-                         lbfgs=self.lbfgs_steps, mcsim=__version__)
+                         lbfgs=self.lbfgs_steps, code=source_digest())
 
     @property
     def filename(self) -> str:

@@ -30,11 +30,11 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from . import __version__
 from .config import StudyConfig
 from .ensembles import HOUSEHOLDER_MIN_WIDTH
 from .montecarlo import run_networks
 from .progress import Progress
+from .provenance import source_digest
 from .shards import content_checksum, load_shard, remove_stale_temporaries, shard_key, write_atomic
 from .spec import NetworkSpec
 from .state_evolution import state_evolution
@@ -66,7 +66,7 @@ class Task:
     @property
     def key(self) -> str:
         return shard_key(kind=self.kind, spec=self.spec.to_json(), iterations=self.iterations,
-                         seed=list(self.seed), start=self.start, stop=self.stop, mcsim=__version__,
+                         seed=list(self.seed), start=self.start, stop=self.stop, code=source_digest(),
                          haar=self.haar, householder_min_width=HOUSEHOLDER_MIN_WIDTH)
 
     @property

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import hashlib
 import importlib.metadata
 import platform
 import subprocess
 import sys
 from pathlib import Path
+
+import kernels
 
 from . import __version__
 
@@ -27,9 +31,29 @@ def git_commit(root: Path = REPOSITORY) -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def digest_of(packages) -> str:
+    """SHA-256 (first 16 hex digits) of every ``.py`` file in the folders ``packages``,
+    with its folder and file name, in sorted order."""
+    h = hashlib.sha256()
+    for package in packages:
+        for path in sorted(Path(package).glob("*.py")):
+            h.update(f"{Path(package).name}/{path.name}\0".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """:func:`digest_of` the code that computes results, the ``mcsim`` and ``kernels``
+    packages.  It goes into every shard key, so a resumed study never reuses a shard
+    that other code computed (an edited kernel, an uncommitted change, another version)."""
+    return digest_of([Path(__file__).resolve().parent, Path(kernels.__file__).resolve().parent])
+
+
 def package_versions() -> dict[str, str]:
     """Versions of Python, mcsim and the numerical packages, as netCDF attribute names."""
-    versions = {"python_version": platform.python_version(), "mcsim_version": __version__}
+    versions = {"python_version": platform.python_version(), "mcsim_version": __version__,
+                "mcsim_source_digest": source_digest()}
     for name in PACKAGES:
         try:
             versions[f"{name.lower()}_version"] = importlib.metadata.version(name)

@@ -71,7 +71,7 @@ def load_shard(path: Path, key: str) -> tuple[xr.Dataset | None, str]:
     except (OSError, ValueError, RuntimeError) as err:
         return None, f"unreadable ({type(err).__name__})"
     if ds.attrs.get("shard_key") != key:
-        return None, "computed for another spec, seed, size or mcsim version"
+        return None, "computed for another spec, seed, size or code"
     if ds.attrs.get("checksum") != content_checksum(ds):
         return None, "checksum mismatch (corrupt)"
     return ds, ""
