@@ -88,3 +88,23 @@ def test_a_diverging_signal_stops_alone_and_is_flagged():
     assert list(valid) == [0, 3]
     assert np.isnan(out[0, :, 1:]).all()
     np.testing.assert_array_equal(out[1], healthy[0])
+
+
+def test_a_run_stops_at_the_first_alpha_outside_the_unit_interval():
+    """Damped relu MAP with the jump divergence at half the talk's widths: the divergence
+    counts few components, and some runs leave (0, 1) (seeded: 14 of 40 here).  A run stops
+    there: every recorded alpha lies in (0, 1), its records are complete before the stop
+    and NaN after it.  (Damped, a precision can stay positive with alpha > 1, so only the
+    alpha check stops such a run.)"""
+    d = dict(TALK, run={"divergence": "jump", "damping": 0.5})
+    T = 8
+    ds = mcsim.simulate(mcsim.NetworkSpec.from_dict(d).scaled(0.5), 40, T, seed=3, n_jobs=1)
+    valid = ds.valid_iterations.values
+    assert (valid < T).sum() >= 10
+    for name in ("alpha_plus", "alpha_minus"):
+        alpha = ds[name].values
+        recorded = alpha[np.isfinite(alpha)]
+        assert ((recorded > 0) & (recorded < 1)).all(), (name, recorded.min(), recorded.max())
+    for i, v in enumerate(valid):
+        records = np.stack([ds[n].values[i] for n in ("tau_plus", "tau_minus", "alpha_plus", "alpha_minus")])
+        assert np.isfinite(records[:, :v]).all() and np.isnan(records[:, v + 1:]).all()

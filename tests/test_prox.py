@@ -131,3 +131,23 @@ def test_relu_prox_jumps():
     right = activation_prox(PWL, 0.0, 0.0, 0.0, a0 + 1e-9, c, gp, gm)[0]
     assert left == pytest.approx(a0, abs=1e-8)
     assert right == pytest.approx((gm * c + gp * a0) / (gm + gp), abs=1e-8)
+
+
+@pytest.mark.parametrize("code, slope, nu, nv, gm", [(PWL, 1.0, 0.0, 0.3, 2.0), (PWL, 1.0, 0.0, 0.3, np.inf),
+                                                     (LIFTED_RELU, 0.0, 4.0, 0.0, 2.0)])
+def test_jump_divergence_is_the_derivative_where_the_prox_is_affine(code, slope, nu, nv, gm):
+    """The "jump" divergence (g(u + h) - g(u - h)) / 2h equals the a.e. derivative wherever g
+    is affine on [u - h, u + h]: everywhere for the identity, away from the kink for the
+    lifted relu (components within 2h of it are left out)."""
+    from kernels.activations import activation_prox_vector
+    rng = np.random.default_rng(RNG_SEED)
+    a, c = rng.normal(0, 2, 2000), rng.normal(0, 2, 2000)
+    gp, step = 1.5, 0.02
+    if code == LIFTED_RELU:  # the kink of z*(a, c) is at k2 a + gm c = 0
+        k2 = nu * gp / (nu + gp)
+        far = np.abs(k2 * a + gm * c) > 4 * step * (k2 / np.sqrt(gp) + gm / np.sqrt(gm))
+        a, c = a[far], c[far]
+    x, z = np.empty(a.size), np.empty(a.size)
+    ae = activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, x, z, 0.0)
+    jump = activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, x, z, step)
+    np.testing.assert_allclose(jump, ae, rtol=1e-9)
