@@ -10,11 +10,14 @@ import mcsim
 from mcsim.spectra import resolve_spectrum
 from mcsim.state_evolution import DEFAULT_TOL
 
-from .conftest import CHAIN, TALK, lifted
+from .conftest import CHAIN, TALK, lifted, sparse_chain
 from .se_check import assert_se_agrees, se_gaps
 
 QUANTITIES = ("tau_plus", "tau_minus", "rp_mse", "rm_mse")
-EXACT_NETWORKS = {
+# networks whose SE quadrature is checked against a finer rule: the SE holds on some of them
+# only (talk_relu, leaky and bg_l1_relu_measure have jumping prox maps; with the a.e.
+# divergence the Monte Carlo misses their SE, e.g. bg_l1_relu_measure by +17 % at t = 3)
+QUADRATURE_NETWORKS = {
     "talk_relu": TALK,
     "talk_lifted": lifted(),
     "leaky": {**TALK, "layers": [TALK["layers"][0], {"kind": "leaky_relu", "slope": 0.2, "noise_var": 0.05},
@@ -29,10 +32,10 @@ EXACT_NETWORKS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(EXACT_NETWORKS))
+@pytest.mark.parametrize("name", sorted(QUADRATURE_NETWORKS))
 def test_quadrature_against_finer_rule(name):
     """The SE at the default tolerance agrees with a 100x finer rule to 1e-6 relative."""
-    spec = mcsim.NetworkSpec.from_dict(EXACT_NETWORKS[name])
+    spec = mcsim.NetworkSpec.from_dict(QUADRATURE_NETWORKS[name])
     coarse = mcsim.state_evolution(spec, 4)
     fine = mcsim.state_evolution(spec, 4, tol=DEFAULT_TOL / 100)
     assert int(coarse.valid_iterations) == 4
@@ -76,6 +79,29 @@ def test_lipschitz_network_matches_monte_carlo(haar):
     assert_se_agrees(ds, se, QUANTITIES)
 
 
+@pytest.mark.parametrize("name", ["laplace_l1", "sparse_chain"])
+def test_l1_input_matches_monte_carlo(name):
+    """A Laplace input with its matched l1 penalty, and a Bernoulli-Gaussian input with a
+    mismatched one, on the linear chain: the soft threshold is Lipschitz, and MC = SE."""
+    d = QUADRATURE_NETWORKS["laplace_l1"] if name == "laplace_l1" else sparse_chain()
+    spec = mcsim.NetworkSpec.from_dict(d)
+    ds = mcsim.simulate(spec, 200, 6, seed=15, n_jobs=1)
+    se = mcsim.state_evolution(spec, 6)
+    assert (ds.valid_iterations == 6).all()
+    assert_se_agrees(ds, se, QUANTITIES)
+
+
+def test_leaky_relu_exact_before_its_first_message():
+    """Leaky relu MAP (slope 0.2, noisy): its prox jumps like the relu's, so, as there, the SE
+    is asserted for what precedes the first use of its extrinsic message (t = 0: z_0 and z_1
+    forward), and the a.e. divergence must fall short of the Stein divergence after it."""
+    spec = mcsim.NetworkSpec.from_dict(QUADRATURE_NETWORKS["leaky"])
+    ds = mcsim.simulate(spec, 150, 2, seed=16, n_jobs=1)
+    se = mcsim.state_evolution(spec, 2)
+    assert_se_agrees(ds, se, ("tau_plus",), index={"iteration": [0], "layer": [0, 1]})
+    assert float((se.alpha_minus_stein - se.alpha_minus).sel(layer=1).min()) > 1e-4
+
+
 def test_relu_map_exact_before_the_first_relu_message():
     """Relu MAP: the SE is exact for every estimate computed before an extrinsic message
     leaving a relu factor is used (t = 0: z_0, z_1 and z_2 forward); what follows is measured
@@ -108,7 +134,7 @@ def test_relu_map_gap(capsys):
 def test_stein_divergence_equals_alpha_for_lipschitz_prox():
     """Stein's identity inside the SE quadrature: E[d w]/v equals the a.e. divergence for every
     Lipschitz factor (linear maps, the lifted relu, the priors), to quadrature accuracy."""
-    for d in (CHAIN, lifted(), EXACT_NETWORKS["laplace_l1"]):
+    for d in (CHAIN, lifted(), QUADRATURE_NETWORKS["laplace_l1"]):
         se = mcsim.state_evolution(mcsim.NetworkSpec.from_dict(d), 4)
         for kind in ("plus", "minus"):
             gap = np.abs(se[f"alpha_{kind}"] - se[f"alpha_{kind}_stein"])
