@@ -1,4 +1,9 @@
-"""Proximal maps of the separable activation factors f_l(z, x), with derivatives.
+"""Proximal maps of the separable activation factors f_l(z, x), with derivatives, and the
+true activations phi they belong to.
+
+Each activation factor is passed as its ``code`` and a parameter record ``par``
+(a float array of length ``N_PAR``): PWL and LIFTED_RELU read the slope from
+``par[SLOPE]`` (relu: 0, identity: 1) and LIFTED_RELU its nu from ``par[NU]``.
 
 The joint prox of layer l (z = z_l, x = z_{l-1}) is
 
@@ -18,7 +23,37 @@ For the measurement (gm = inf, c = y): kappa = 1/nv and z* = y.
 import numpy as np
 from numba import njit
 
+from .linear import kappa_of
+
 PWL, LIFTED_RELU = 0, 1
+SLOPE, NU = 0, 1  # fields of the parameter record
+N_PAR = 2
+MAX_BREAKS = 4  # most breakpoints any factor's prox has in a, for fixed c
+
+
+@njit(cache=True)
+def phi(code, par, x):
+    """The true activation of a factor: x (x >= 0), slope x (x < 0) for PWL and LIFTED_RELU."""
+    return x if x >= 0.0 else par[SLOPE] * x
+
+
+@njit(cache=True)
+def phi_derivative(code, par, x):
+    """phi'(x), with phi'(kink) the left slope."""
+    return 1.0 if x > 0.0 else par[SLOPE]
+
+
+@njit(cache=True)
+def kinks(code):
+    """The points where phi is not differentiable."""
+    return np.zeros(1)
+
+
+@njit(cache=True)
+def phi_vector(code, par, x, out):
+    """out <- phi(x) componentwise."""
+    for i in range(x.size):
+        out[i] = phi(code, par, x[i])
 
 
 @njit(cache=True)
@@ -31,8 +66,8 @@ def _pwl_branch(a, c, gp, kappa, s):
 
 @njit(cache=True)
 def _pwl_cost(x, a, c, gp, kappa, slope):
-    phi = x if x >= 0.0 else slope * x
-    return 0.5 * kappa * (phi - c) ** 2 + 0.5 * gp * (x - a) ** 2
+    h = x if x >= 0.0 else slope * x
+    return 0.5 * kappa * (h - c) ** 2 + 0.5 * gp * (x - a) ** 2
 
 
 @njit(cache=True)
@@ -59,17 +94,24 @@ def pwl_prox(a, c, gp, kappa, slope):
 
 
 @njit(cache=True)
-def activation_prox(code, slope, nu, nv, a, c, gp, gm):
+def _matched(x, dxa, dxc, dh, h, c, nv, gm):
+    """(x*, z*, dx*/da, dz*/dc) of the matched factor z = phi(x) + N(0, nv) from the
+    minimiser x* of the reduced problem (derivatives dxa, dxc) with h = phi(x*),
+    dh = phi'(x*): z* = (h + rho c) / (1 + rho), rho = nv gm; z* = y for the measurement."""
+    if np.isinf(gm):
+        return x, c, dxa, 1.0
+    rho = nv * gm
+    return x, (h + rho * c) / (1.0 + rho), dxa, (dh * dxc + rho) / (1.0 + rho)
+
+
+@njit(cache=True)
+def activation_prox(code, par, nv, a, c, gp, gm):
     """(x*, z*, dx*/da, dz*/dc) of one component of an activation factor."""
-    measured = np.isinf(gm)
     if code == PWL:
-        if measured:
-            x, dxa, dxc, dphi = pwl_prox(a, c, gp, 1.0 / nv, slope)
-            return x, c, dxa, 1.0
-        rho = nv * gm
-        x, dxa, dxc, dphi = pwl_prox(a, c, gp, gm / (1.0 + rho), slope)
-        phi = x if x >= 0.0 else slope * x
-        return x, (phi + rho * c) / (1.0 + rho), dxa, (dphi * dxc + rho) / (1.0 + rho)
+        slope = par[SLOPE]
+        x, dxa, dxc, dh = pwl_prox(a, c, gp, kappa_of(gm, nv), slope)
+        return _matched(x, dxa, dxc, dh, x if x >= 0.0 else slope * x, c, nv, gm)
+    nu = par[NU]
     k2 = nu * gp / (nu + gp)
     t = (k2 * a + gm * c) / (k2 + gm)
     if t > 0.0:
@@ -80,14 +122,16 @@ def activation_prox(code, slope, nu, nv, a, c, gp, gm):
 
 
 @njit(cache=True)
-def activation_breakpoints_into(code, slope, nu, nv, c, gp, gm, out):
+def activation_breakpoints_into(code, par, nv, c, gp, gm, out):
     """Write the values of a at which x*(a, c) or z*(a, c) is not smooth, for fixed c,
-    into ``out`` (size >= 4); returns their count."""
+    into ``out`` (size >= MAX_BREAKS); returns their count."""
     if code == LIFTED_RELU:
+        nu = par[NU]
         k2 = nu * gp / (nu + gp)
         out[0] = -gm * c / k2
         return 1
-    kappa = 1.0 / nv if np.isinf(gm) else gm / (1.0 + nv * gm)
+    slope = par[SLOPE]
+    kappa = kappa_of(gm, nv)
     out[0] = -kappa * c / gp
     out[1] = -kappa * slope * c / gp
     count = 2
@@ -103,14 +147,14 @@ def activation_breakpoints_into(code, slope, nu, nv, c, gp, gm, out):
 
 
 @njit(cache=True)
-def activation_breakpoints(code, slope, nu, nv, c, gp, gm):
+def activation_breakpoints(code, par, nv, c, gp, gm):
     """Values of a at which x*(a, c) or z*(a, c) is not smooth, for fixed c."""
-    out = np.empty(4)
-    return out[:activation_breakpoints_into(code, slope, nu, nv, c, gp, gm, out)]
+    out = np.empty(MAX_BREAKS)
+    return out[:activation_breakpoints_into(code, par, nv, c, gp, gm, out)]
 
 
 @njit(cache=True)
-def activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, xhat, zhat, step):
+def activation_prox_vector(code, par, nv, a, c, gp, gm, xhat, zhat, step):
     """Componentwise prox; fills x*, z* and returns the divergences (<dx*/da>, <dz*/dc>).
 
     ``step`` = 0: the a.e. derivative ("ae", the seed's formula: blind to the jumps of the
@@ -122,17 +166,17 @@ def activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, xhat, zhat, step):
     sc = 0.0
     measured = np.isinf(gm)
     for i in range(a.size):
-        x, z, dxa, dzc = activation_prox(code, slope, nu, nv, a[i], c[i], gp, gm)
+        x, z, dxa, dzc = activation_prox(code, par, nv, a[i], c[i], gp, gm)
         xhat[i] = x
         zhat[i] = z
         if step > 0.0:
             ha = step / np.sqrt(gp)
-            dxa = (activation_prox(code, slope, nu, nv, a[i] + ha, c[i], gp, gm)[0]
-                   - activation_prox(code, slope, nu, nv, a[i] - ha, c[i], gp, gm)[0]) / (2.0 * ha)
+            dxa = (activation_prox(code, par, nv, a[i] + ha, c[i], gp, gm)[0]
+                   - activation_prox(code, par, nv, a[i] - ha, c[i], gp, gm)[0]) / (2.0 * ha)
             if not measured:
                 hc = step / np.sqrt(gm)
-                dzc = (activation_prox(code, slope, nu, nv, a[i], c[i] + hc, gp, gm)[1]
-                       - activation_prox(code, slope, nu, nv, a[i], c[i] - hc, gp, gm)[1]) / (2.0 * hc)
+                dzc = (activation_prox(code, par, nv, a[i], c[i] + hc, gp, gm)[1]
+                       - activation_prox(code, par, nv, a[i], c[i] - hc, gp, gm)[1]) / (2.0 * hc)
         sa += dxa
         sc += dzc
     return sa / a.size, sc / a.size

@@ -14,7 +14,9 @@ from numba import njit
 
 
 @njit(cache=True)
-def _kappa(gm, nv):
+def kappa_of(gm, nv):
+    """kappa = gm / (1 + nv gm), the precision of a noisy map's output as seen by its
+    input; 1 / nv for the measurement (gm = inf)."""
     if np.isinf(gm):
         return 1.0 / nv
     return gm / (1.0 + nv * gm)
@@ -33,7 +35,7 @@ def linear_forward(sigma, nv, gp, gm, s_t, u_t, uhat):
 
     d uhat_i / d u~_i = (kappa sigma_i^2 / (gp + kappa sigma_i^2) + rho) / (1 + rho).
     """
-    kappa = _kappa(gm, nv)
+    kappa = kappa_of(gm, nv)
     rho = nv * gm
     k = sigma.size
     m = u_t.size
@@ -55,7 +57,7 @@ def linear_backward(sigma, nv, gp, gm, s_t, u_t, shat):
 
     d shat_i / d s~_i = gp / (gp + kappa sigma_i^2) (1 beyond k).
     """
-    kappa = _kappa(gm, nv)
+    kappa = kappa_of(gm, nv)
     k = sigma.size
     n = s_t.size
     total = 0.0

@@ -1,11 +1,8 @@
-"""MAP ML-VAMP on one network (DESIGN.md 3), all iterations in one compiled call, for
+"""MAP ML-VAMP on one network (docs/algorithm.md), all iterations in one compiled call, for
 B independent signals through the same network at once (rows of the state arrays).
 
-Variables z_0..z_L live in flat rows at offsets ``voff``; map l = j + 1 (array
-index j) takes z_j to z_{j+1}.  Linear maps keep their orthogonal factors U_j, V_j
-in ``mats`` at ``uoff[j]``, ``vofm[j]``, in the forms ``ucode[j]``, ``vcode[j]``
-(``kernels.haar``: dense or Householder), and their k_j singular values in
-``sig[soff[j]:soff[j+1]]``.  Buffers are allocated once, before the iterations.
+The network and its signals come as the records of ``kernels.layout``.  Buffers are
+allocated once, before the iterations.
 
 Products with the factors per linear map and iteration: V^T r^+ and U uhat (forward),
 U^T (r^- - b) and V shat (backward); the forward pass reuses the backward pass's
@@ -36,14 +33,17 @@ from numba import njit
 
 from .activations import activation_prox_vector
 from .haar import factor_apply_rows
+from .layout import LINEAR
 from .linear import linear_backward, linear_forward
 from .priors import prior_prox_vector
 
-LINEAR, ACTIVATION = 0, 1
-# rows of the record array ``out[quantity, t, l]``
+# rows of the record array ``out[quantity, t, l]``, by name
+RECORD_NAMES = ("tau_plus", "tau_minus", "alpha_plus", "alpha_minus", "gamma_plus", "gamma_minus",
+                "rp_mse", "rp_overlap", "rm_mse", "rm_overlap")
+ROW = {name: row for row, name in enumerate(RECORD_NAMES)}
 TAU_PLUS, TAU_MINUS, ALPHA_PLUS, ALPHA_MINUS, GAMMA_PLUS, GAMMA_MINUS = 0, 1, 2, 3, 4, 5
 RP_MSE, RP_OVERLAP, RM_MSE, RM_OVERLAP = 6, 7, 8, 9
-N_RECORDS = 10
+N_RECORDS = len(RECORD_NAMES)
 PLUS_ROWS = (TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP)
 MINUS_ROWS = (TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP)
 
@@ -111,21 +111,22 @@ def _minus_bias(x, b, out):
 
 
 @njit(cache=True)
-def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucode, vcode, sig, soff,
-               prior_code, prior_par, y, z0, bvar, r_minus, gam_minus, gam_plus, frozen, iterations, damping,
-               jump_step, out, valid, zhat_plus, zhat_minus):
-    """Run ML-VAMP on B signals: y (B, n_L), z0 and r_minus (B, sum n_l), gam_minus and
+def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, out, valid, zhat_plus, zhat_minus):
+    """Run ML-VAMP on the B signals ``signals`` through ``net`` (``kernels.layout``), with
     gam_plus (B, L); fills ``out`` (B, N_RECORDS, iterations, L), ``valid`` (B,), the count
     of valid iterations of each signal, and the last estimates zhat^+_l, zhat^-_l
     (l = 0..L-1) in ``zhat_plus``, ``zhat_minus`` (B, sum n_l).
 
-    ``r_minus``/``gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated;
+    ``signals.r_minus``/``signals.gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated;
     ``gam_plus`` is used (as the frozen gam^+_l) only when ``frozen``.  ``jump_step``: the
     activations' divergence, 0 for the a.e. derivative, else a central difference
     (``kernels.activations.activation_prox_vector``).
     A signal stops at the first alpha outside (0, 1) or not finite, non-finite error or
     non-positive precision (``valid`` = that iteration); the others go on.
     """
+    voff, kind, act_code, act_par, nv, bias = net.voff, net.kind, net.act_code, net.act_par, net.nv, net.bias
+    mats, uoff, vofm, ucode, vcode, sig, soff = net.mats, net.uoff, net.vofm, net.ucode, net.vcode, net.sig, net.soff
+    y, z0, bvar, r_minus, gam_minus = signals.y, signals.z0, signals.bvar, signals.r_minus, signals.gam_minus
     B = y.shape[0]
     L = kind.size
     total = voff[L]
@@ -156,7 +157,7 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
             a0, a1 = voff[l], voff[l + 1]
             if l == 0:
                 for b in range(B):
-                    alpha[b] = prior_prox_vector(prior_code, prior_par, r_minus[b, a0:a1], gam_minus[b, 0],
+                    alpha[b] = prior_prox_vector(net.prior_code, net.prior_par, r_minus[b, a0:a1], gam_minus[b, 0],
                                                  zhat_plus[b, a0:a1])
             else:
                 j = l - 1
@@ -175,7 +176,7 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                     zhat_plus[:, a0:a1] += bias[j]
                 else:
                     for b in range(B):
-                        _, alpha[b] = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1],
+                        _, alpha[b] = activation_prox_vector(act_code[j], act_par[j], nv[j], r_plus[b, p0:p1],
                                                              r_minus[b, a0:a1], gam_plus[b, j], gam_minus[b, l],
                                                              work[b, :n_out], zhat_plus[b, a0:a1], jump_step)
             for b in range(B):
@@ -209,7 +210,7 @@ def mlvamp_run(voff, kind, act_code, slope, nu, nv, bias, mats, uoff, vofm, ucod
                 for b in range(B):
                     gm = np.inf if measured else gam_minus[b, j + 1]
                     c = y[b] if measured else r_minus[b, q0:q1]
-                    alpha[b], _ = activation_prox_vector(act_code[j], slope[j], nu[j], nv[j], r_plus[b, p0:p1], c,
+                    alpha[b], _ = activation_prox_vector(act_code[j], act_par[j], nv[j], r_plus[b, p0:p1], c,
                                                          gam_plus[b, j], gm, zhat_minus[b, p0:p1], work[b, :n_out],
                                                          jump_step)
             for b in range(B):

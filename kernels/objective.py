@@ -22,8 +22,9 @@ caller (``mcsim.objective``).
 import numpy as np
 from numba import njit
 
+from .activations import phi, phi_derivative
 from .haar import factor_apply
-from .mlvamp import LINEAR
+from .layout import LINEAR
 from .priors import GAUSSIAN
 
 
@@ -44,12 +45,13 @@ def _linear_map(mats, uoff, vofm, ucode, vcode, sigma, x, out, tmp, transpose):
 
 
 @njit(cache=True)
-def objective_grad(voff, kind, slope, nv, bias, mats, uoff, vofm, ucode, vcode, sig, soff,
-                   prior_code, prior_par, y, z, dphi, grad):
-    """F(z) of one signal; fills ``grad`` with the adjoints a_0 .. a_{L-1} (module
+def objective_grad(net, y, z, dphi, grad):
+    """F(z) of one signal of ``net`` (``kernels.layout``); fills ``grad`` with the adjoints a_0 .. a_{L-1} (module
     docstring).  ``z`` (sum n_l over l < L) holds the free variables; the outputs of
     deterministic maps are overwritten with h_l(z_{l-1}).  ``dphi`` (same layout)
     overrides phi'(x) of the input x of an activation where finite."""
+    voff, kind, nv, bias, prior_code, prior_par = net.voff, net.kind, net.nv, net.bias, net.prior_code, net.prior_par
+    mats, uoff, vofm, ucode, vcode, sig, soff = net.mats, net.uoff, net.vofm, net.ucode, net.vcode, net.sig, net.soff
     L = kind.size
     nmax = 0
     for j in range(L + 1):
@@ -74,7 +76,7 @@ def objective_grad(voff, kind, slope, nv, bias, mats, uoff, vofm, ucode, vcode, 
                 hj[i] += bias[j]
         else:
             for i in range(q1 - q0):
-                hj[i] = x[i] if x[i] >= 0.0 else slope[j] * x[i]
+                hj[i] = phi(net.act_code[j], net.act_par[j], x[i])
         out = y if j == L - 1 else z[q0:q1]
         if nv[j] == 0.0:
             out[:] = hj
@@ -105,7 +107,7 @@ def objective_grad(voff, kind, slope, nv, bias, mats, uoff, vofm, ucode, vcode, 
             for i in range(p1 - p0):
                 d = dphi[p0 + i]
                 if not np.isfinite(d):
-                    d = 1.0 if z[p0 + i] > 0.0 else slope[j]
+                    d = phi_derivative(net.act_code[j], net.act_par[j], z[p0 + i])
                 down[i] += d * a[i]
     for i in range(n0):
         if prior_code == GAUSSIAN:

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .activations import activation_breakpoints_into, activation_prox
+from .activations import MAX_BREAKS, activation_breakpoints_into, activation_prox, kinks, phi
 from .priors import prior_breakpoints, prior_prox
 
 TAIL = 10.0  # Gaussian mass beyond 10 sd: 1.5e-23
@@ -166,10 +166,15 @@ def _pieces(mean, var, brk, nb, edges, p1, p2):
     return nb + 1, sd
 
 
+B0, E0, S0, T0 = 0, MAX_BREAKS, 2 * MAX_BREAKS + 2, 3 * MAX_BREAKS + 3  # offsets into the work space
+WORK = 4 * MAX_BREAKS + 4
+
+
 @njit(cache=True)
 def scratch():
-    """Work space of ``_act_given_xc`` / ``_prior_given_z``: breakpoints (4), edges (6), samples (5 + 5)."""
-    return np.empty(20)
+    """Work space of ``_act_given_xc`` / ``_prior_given_z``: breakpoints (MAX_BREAKS),
+    piece edges (MAX_BREAKS + 2), two samples per piece (MAX_BREAKS + 1 each)."""
+    return np.empty(WORK)
 
 
 # ------------------------------------------------------------------ activations
@@ -183,10 +188,10 @@ N_ACT_MOMENTS = 12
 def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
     """Moments given X = x and c, exact over a ~ N(ma, va), into ``out`` (p = prox
     parameters, ``work`` from :func:`scratch`)."""
-    code, slope, nu, nv_hat, gp, gm = p
+    code, par, nv_hat, gp, gm = p
     out[:] = 0.0
-    brk, edges, s1, s2 = work[0:4], work[4:10], work[10:15], work[15:20]
-    nb = activation_breakpoints_into(code, slope, nu, nv_hat, c, gp, gm, brk) if va > 0.0 else 0
+    brk, edges, s1, s2 = work[B0:E0], work[E0:S0], work[S0:T0], work[T0:WORK]
+    nb = activation_breakpoints_into(code, par, nv_hat, c, gp, gm, brk) if va > 0.0 else 0
     pieces, sd = _pieces(ma, va, brk, nb, edges, s1, s2)
     for i in range(pieces):
         if va > 0.0:
@@ -195,8 +200,8 @@ def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
             m0, m1, m2 = 1.0, 0.0, 0.0
         if m0 == 0.0 and m2 == 0.0:
             continue
-        xa, za, dxa, dzc = activation_prox(code, slope, nu, nv_hat, ma + s1[i], c, gp, gm)
-        xb, zb, _, _ = activation_prox(code, slope, nu, nv_hat, ma + s2[i], c, gp, gm)
+        xa, za, dxa, dzc = activation_prox(code, par, nv_hat, ma + s1[i], c, gp, gm)
+        xb, zb, _, _ = activation_prox(code, par, nv_hat, ma + s2[i], c, gp, gm)
         x1 = (xb - xa) / (s2[i] - s1[i])
         z1 = (zb - za) / (s2[i] - s1[i])
         x0 = xa - x1 * s1[i]  # x*(ma + t) = x0 + x1 t on this piece
@@ -223,45 +228,46 @@ def _scale(f, w):
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
 def _act_c_integrand(u, args, f):
     """Integrand over c = mc + sd_c u: pdf(u) times the exact a-expectation."""
-    mc, sdc, x, phi, gain, vz, zin, ma, va, p, work = args
+    mc, sdc, x, h, gain, vz, zin, ma, va, p, work = args
     c = mc + sdc * u
-    _act_given_xc(c, x, phi + gain * (c - mc), vz, zin, ma, va, p, work, f)
+    _act_given_xc(c, x, h + gain * (c - mc), vz, zin, ma, va, p, work, f)
     _scale(f, _pdf(u))
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
 def _act_x_integrand(u, args, f):
     """Integrand over X = sd_x u: pdf(u) times the c- and a-expectations given X."""
-    sx, b, slope, nv_true, g, v_out, beta_in, v_in, tol, p, work = args
+    sx, b, nv_true, g, v_out, beta_in, v_in, tol, p, work = args
     x = sx * u
     zin = b + x
-    phi = zin if zin >= 0.0 else slope * zin
-    mc = g * phi
+    h = phi(p[0], p[1], zin)
+    mc = g * h
     vc = g * g * nv_true + v_out
     ma = zin + beta_in * x
     if vc <= 1e-300:
-        _act_given_xc(mc, x, phi, 0.0, zin, ma, v_in, p, work, f)
+        _act_given_xc(mc, x, h, 0.0, zin, ma, v_in, p, work, f)
     else:
         gain = g * nv_true / vc
         sdc = math.sqrt(vc)
-        f[:] = adaptive(_act_c_integrand, (mc, sdc, x, phi, gain, nv_true - g * nv_true * gain, zin, ma, v_in, p,
+        f[:] = adaptive(_act_c_integrand, (mc, sdc, x, h, gain, nv_true - g * nv_true * gain, zin, ma, v_in, p,
                                            work), -TAIL, TAIL, np.array([-mc / sdc]), tol, N_ACT_MOMENTS)
     _scale(f, _pdf(u))
 
 
 @njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def activation_moments(code, slope, nu, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol):
+def activation_moments(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol):
     """Error moments of one activation factor's prox under the SE joint law.
 
-    Truth: X ~ N(0, chi), Zin = b + X, Zout = pwl(Zin; slope) + N(0, nv_true).
+    Truth: X ~ N(0, chi), Zin = b + X, Zout = phi(Zin) + N(0, nv_true) (``code``, ``par``:
+    the factor, ``kernels.activations``).
     Messages: a = Zin + beta_in X + N(0, v_in),  c = (1 + beta_out) Zout + N(0, v_out)
     (for the measurement gm = inf, beta_out = v_out = 0 and c = y = Zout).
     Returns E[...] indexed by the module constants; Zout is integrated out given (X, c).
     """
-    p = (code, slope, nu, nv_hat, gp, gm)
+    p = (code, par, nv_hat, gp, gm)
     sx = math.sqrt(chi)
-    args = (sx, b, slope, nv_true, 1.0 + beta_out, v_out, beta_in, v_in, tol, p, scratch())
-    return adaptive(_act_x_integrand, args, -TAIL, TAIL, np.array([-b / sx]), tol, N_ACT_MOMENTS)
+    args = (sx, b, nv_true, 1.0 + beta_out, v_out, beta_in, v_in, tol, p, scratch())
+    return adaptive(_act_x_integrand, args, -TAIL, TAIL, (kinks(code) - b) / sx, tol, N_ACT_MOMENTS)
 
 
 # ----------------------------------------------------------------------- priors
@@ -276,8 +282,8 @@ def _prior_given_z(z, mr, v, pen_code, pen_par, gam, work, out):
     out[:] = 0.0
     brk = prior_breakpoints(pen_code, pen_par, gam)
     nb = brk.size if v > 0.0 else 0
-    pieces, sd = _pieces(mr, v, brk, nb, work[4:10], work[10:15], work[15:20])
-    edges, s1, s2 = work[4:10], work[10:15], work[15:20]
+    edges, s1, s2 = work[E0:S0], work[S0:T0], work[T0:WORK]
+    pieces, sd = _pieces(mr, v, brk, nb, edges, s1, s2)
     for i in range(pieces):
         m0, m1, m2 = _piece(sd, edges[i], edges[i + 1]) if v > 0.0 else (1.0, 0.0, 0.0)
         za, dz = prior_prox(pen_code, pen_par, mr + s1[i], gam)

@@ -30,7 +30,7 @@ import numpy as np
 from kernels.activations import activation_prox
 
 from .ensembles import Network
-from .montecarlo import packed
+from .packing import network_arrays
 
 
 def _linear_prox(W, b, nv, gp, gm, a, c):
@@ -44,10 +44,9 @@ def _linear_prox(W, b, nv, gp, gm, a, c):
 
 def _input_prox(penalty, gm, c):
     """argmin_z f_0(z) + gm/2 |z - c|^2."""
-    kind, p = penalty
-    if kind == "gaussian":
-        return gm * c / (gm + 1.0 / p["var"])
-    return np.sign(c) * np.maximum(np.abs(c) - p["lam"] / gm, 0.0)
+    if penalty.name == "gaussian":
+        return gm * c / (gm + 1.0 / penalty.var)
+    return np.sign(c) * np.maximum(np.abs(c) - penalty.lam / gm, 0.0)
 
 
 class PeacemanRachford:
@@ -63,7 +62,7 @@ class PeacemanRachford:
         self.zm = [np.array(r[signal], float) for r in net.r_minus0]
         self.zp = [np.zeros_like(z) for z in self.zm]
         self.lam = [np.zeros_like(z) for z in self.zm]
-        self.codes = packed(net)
+        self.codes = network_arrays(net)
 
     def _dense(self, j):
         U, V, s = self.net.U[j].matrix(), self.net.V[j].matrix(), self.net.sigma[j]
@@ -79,7 +78,7 @@ class PeacemanRachford:
         if layer.kind == "linear":
             return _linear_prox(self.W[j], layer.bias, layer.noise_var, self.gp[j], gm, a, c)
         k = self.codes
-        pairs = [activation_prox(k.act_code[j], k.slope[j], k.nu[j], k.nv[j], ai, ci, self.gp[j], gm)
+        pairs = [activation_prox(k.act_code[j], k.act_par[j], k.nv[j], ai, ci, self.gp[j], gm)
                  for ai, ci in zip(a, c)]
         return np.array([p[1] for p in pairs]), np.array([p[0] for p in pairs])
 

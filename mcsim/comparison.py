@@ -26,6 +26,8 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
+from kernels.mlvamp import ROW
+
 from .baselines import adam, checkpoints, lbfgs
 from .config import read_study_file
 from .engine import family_seed
@@ -116,7 +118,7 @@ def compare_network(spec: NetworkSpec, seed, iterations: int, adam_steps: int, a
     by_adam = adam(problem, start, truth, adam_steps, adam_lr)
     by_lbfgs = lbfgs(problem, start, truth, lbfgs_steps)
     return {
-        "mlvamp_error": run.records[0, 1, :, 0],
+        "mlvamp_error": run.records[0, ROW["tau_minus"], :, 0],
         "mlvamp_value": problem.value(final) if np.all(np.isfinite(final)) else np.nan,
         "valid_iterations": run.valid[0],
         "consensus": consensus,

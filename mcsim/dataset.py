@@ -1,16 +1,17 @@
 """The shared vocabulary of trajectories: variable names, long names, units, dims.
 
-Rows follow ``kernels.mlvamp`` (TAU_PLUS .. RM_OVERLAP); the SE fills the same names.
+Record rows are named by ``kernels.mlvamp.RECORD_NAMES``; the SE fills the same names.
 """
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
+from kernels.mlvamp import ROW
+
 from .spec import NetworkSpec
 
-# name -> long name; the order is the kernel's row order
-RECORDS = {
+RECORDS = {  # name -> long name, for every row of the kernel's records
     "tau_plus": "|zhat^+_l - z0_l|^2 / n_l (error of the forward estimate)",
     "tau_minus": "|zhat^-_l - z0_l|^2 / n_l (error of the backward estimate)",
     "alpha_plus": "<d zhat^+_l / d r^-_l> (forward divergence)",
@@ -34,10 +35,10 @@ def trajectory_dataset(records: np.ndarray, spec: NetworkSpec, lead_dims: tuple 
     coords.update(iteration=np.arange(iterations), layer=np.arange(depth),
                   width=("layer", np.array(spec.dims[:depth])))
     data = {}
-    for row, (name, long_name) in enumerate(RECORDS.items()):
-        data[name] = xr.DataArray(records[..., row, :, :], dims=dims,
+    for name, long_name in RECORDS.items():
+        data[name] = xr.DataArray(records[..., ROW[name], :, :], dims=dims,
                                   attrs={"long_name": long_name, "units": UNITS.get(name, "signal^2")})
     ds = xr.Dataset(data, coords=coords)
     ds["width"].attrs["long_name"] = "n_l, the width of variable z_l"
-    ds.attrs["spec"] = spec.to_json()
+    ds.attrs.update(spec=spec.to_json(), run=spec.run.label)
     return ds

@@ -223,14 +223,6 @@ def run_tasks(tasks: list, label: str, folder: Path, n_jobs: int = -1, log=print
     return shards
 
 
-def run_label(spec: NetworkSpec) -> str:
-    """The algorithm variant: damping factors and divergence, e.g. ``damping 0.5, ae``."""
-    d = spec.damping
-    damping = "undamped" if d == (1.0,) * 4 else f"damping {d[0]:g}" if len(set(d)) == 1 else \
-        "damping r+ {:g} r- {:g} gam+ {:g} gam- {:g}".format(*d)
-    return f"{damping}, " + (f"jump {spec.jump_step:g}" if spec.jump_step else "ae")
-
-
 def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> xr.Dataset:
     """One network type's result on (scale, network, iteration, layer), with the SE as
     ``se_*`` on (scale, iteration, layer) and the widths and signal powers on (scale, layer)."""
@@ -258,7 +250,7 @@ def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> 
         study=config.name, network=name, spec=spec.to_json(), seed=str(config.seed),
         seed_entropy=json.dumps({f"{s:g}": family_seed(config.seed, name, s) for s in config.scales}),
         seed_rule="network i at scale s: child i of numpy.random.SeedSequence(seed_entropy[s])",
-        networks=config.networks, iterations=config.iterations, haar=config.haar, run=run_label(spec),
+        networks=config.networks, iterations=config.iterations, haar=config.haar, run=spec.run.label,
         ensemble=("APPROXIMATE: structured orthogonal factors (signs, permutation, DCT), not Haar"
                   if config.haar == "structured" else "Haar-orthogonal U, V; i.i.d. singular values"),
         quadrature_tol=shards[next(t for t in shards if t.network == name and t.kind == "se")].attrs.get(

@@ -19,7 +19,6 @@ import numpy as np
 from kernels import haar
 
 from .spec import NetworkSpec
-from .spectra import resolve_spectrum
 from .truth import signal_moments
 
 
@@ -96,30 +95,10 @@ def haar_factor(rng: np.random.Generator, n: int, method: str = "auto", buffer: 
     return OrthogonalFactor(n, code, data, offset)
 
 
-def sample_prior(rng: np.random.Generator, prior: tuple[str, dict], n) -> np.ndarray:
-    """i.i.d. draws of the input law, of shape ``n`` (an int or a tuple)."""
-    law, p = prior
-    if law == "gaussian":
-        return rng.normal(0.0, np.sqrt(p["var"]), n)
-    if law == "bernoulli_gaussian":
-        return (rng.random(n) < p["rho"]) * rng.normal(0.0, np.sqrt(p["var"]), n)
-    return rng.laplace(0.0, p["scale"], n)
-
-
-def pwl(x: np.ndarray, slope: float) -> np.ndarray:
-    """phi(x) = x for x >= 0, slope x for x < 0."""
-    return np.where(x >= 0, x, slope * x)
-
-
 def noise_free_map(layer, U: OrthogonalFactor | None, V: OrthogonalFactor | None, sigma: np.ndarray | None,
                    x: np.ndarray) -> np.ndarray:
-    """h_l(x): U diag(sigma) V^T x + bias (linear; sigma padded with zeros), or phi(x)."""
-    if layer.kind != "linear":
-        return pwl(x, layer.slope)
-    k = sigma.size
-    u = np.zeros(layer.dim)
-    u[:k] = sigma * V.apply(x, transpose=True)[:k]
-    return U.apply(u) + layer.bias
+    """h_l(x): U diag(sigma) V^T x + bias (linear), or phi(x) (an activation)."""
+    return layer.noise_free(U, V, sigma, x) if layer.kind == "linear" else layer.phi(x)
 
 
 @dataclass
@@ -173,15 +152,14 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto"
     for j, layer in enumerate(spec.layers):
         if layer.kind == "linear":
             n_in, n_out = dims[j], dims[j + 1]
-            law = resolve_spectrum(layer.spectrum, n_in, n_out)
-            sigma.append(law.sample(rng, min(n_in, n_out)))
+            sigma.append(layer.law(n_in).sample(rng, min(n_in, n_out)))
             U.append(haar_factor(rng, n_out, haar, factors, pos))
             V.append(haar_factor(rng, n_in, haar, factors, pos + U[-1].data.size))
             pos += U[-1].data.size + V[-1].data.size
         else:
             sigma.append(None), U.append(None), V.append(None)
     B = signals
-    z = [sample_prior(rng, spec.input.prior, (B, dims[0]))]
+    z = [spec.input.prior.sample(rng, (B, dims[0]))]
     for j, layer in enumerate(spec.layers):
         nxt = np.array([noise_free_map(layer, U[j], V[j], sigma[j], x) for x in z[-1]])
         z.append(nxt + rng.normal(0.0, np.sqrt(layer.noise_var), (B, dims[j + 1])) if layer.noise_var > 0 else nxt)

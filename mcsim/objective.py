@@ -13,7 +13,7 @@ import numpy as np
 from kernels.objective import objective_grad
 
 from .ensembles import Network
-from .montecarlo import packed
+from .packing import network_arrays
 
 
 class MapProblem:
@@ -24,8 +24,8 @@ class MapProblem:
         spec = net.spec
         self.check(spec)
         self.net = net
-        self.args = packed(net)
-        self.y = np.ascontiguousarray(self.args.y[signal])
+        self.args = network_arrays(net)
+        self.y = np.ascontiguousarray(net.y[signal])
         self.dims = spec.dims[: spec.depth]
         self.free = [l for l in range(spec.depth) if l == 0 or spec.layers[l - 1].noise_var > 0]
         voff = self.args.voff
@@ -49,12 +49,10 @@ class MapProblem:
     def value_grad_full(self, z: np.ndarray, dphi: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """F at the flat variables ``z`` (deterministic outputs overwritten) and the adjoints
         dF/dz_l of all variables; ``dphi`` overrides activation slopes (``kernels.objective``)."""
-        a = self.args
         if dphi is None:
             dphi = np.full(z.size, np.nan)
         grad = np.empty_like(z)
-        value = objective_grad(a.voff, a.kind, a.slope, a.nv, a.bias, a.mats, a.uoff, a.vofm, a.ucode, a.vcode,
-                               a.sig, a.soff, a.prior_code, a.prior_par, self.y, z, dphi, grad)
+        value = objective_grad(self.args, self.y, z, dphi, grad)
         return value, grad
 
     def value_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:

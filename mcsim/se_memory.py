@@ -33,8 +33,8 @@ import numpy as np
 from kernels import activations, mlvamp, priors
 
 from .dataset import trajectory_dataset
-from .ensembles import pwl, sample_prior
-from .spec import NetworkSpec, check_count, damping_factors
+from .spec import NetworkSpec
+from .validation import check_count
 from .spectra import resolve_spectrum
 from .truth import signal_moments
 
@@ -206,14 +206,13 @@ class _Population:
         return np.mean(d * d), float(e @ T) / n, np.array([float(e @ p) / n for p in self.past[direction]])
 
 
-def state_evolution_memory(spec: NetworkSpec, iterations: int, damping=None, population: int = DEFAULT_POPULATION,
+def state_evolution_memory(spec: NetworkSpec, iterations: int, population: int = DEFAULT_POPULATION,
                            seed: int = 0):
-    """The SE of ML-VAMP on ``spec`` damped by ``damping`` (None: the spec's ``[run]``
-    damping; else as ``mcsim.montecarlo.run_mlvamp``): Dataset on (iteration, layer),
+    """The SE of ML-VAMP on ``spec`` run as its ``run`` says: Dataset on (iteration, layer),
     the variables of ``mcsim.state_evolution``.  ``population``, ``seed``: the Monte Carlo
     integration of separable factors (module docstring)."""
     check_count(iterations, "iterations")
-    dr_p, dr_m, dg_p, dg_m = spec.damping if damping is None else damping_factors(damping, "damping")
+    dr_p, dr_m, dg_p, dg_m = spec.run.damping
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
     cap = iterations + 2
@@ -232,12 +231,11 @@ def state_evolution_memory(spec: NetworkSpec, iterations: int, damping=None, pop
     pops = {j: _Population(rng, population) for j, layer in enumerate(spec.layers) if layer.kind != "linear"}
     prior_pop = _Population(rng, population)
     truth_in = {j: rng.normal(0.0, np.sqrt(chi[j]), population) for j in pops}  # z0_j - b_j
-    truth_out = {j: pwl(spec.bias_of_variable(j) + truth_in[j], spec.layers[j].slope)
+    truth_out = {j: spec.layers[j].phi(spec.bias_of_variable(j) + truth_in[j])
                  + rng.normal(0.0, np.sqrt(spec.layers[j].noise_var), population) for j in pops}  # z0_{j+1}
-    truth_0 = sample_prior(rng, spec.input.prior, population)
-    exact_prior = spec.input.prior[0] == "gaussian" and spec.input.penalty[0] == "gaussian"
-    pen_code = priors.GAUSSIAN if spec.input.penalty[0] == "gaussian" else priors.L1
-    pen_par = float(list(spec.input.penalty[1].values())[0])
+    truth_0 = spec.input.prior.sample(rng, population)
+    exact_prior = spec.input.prior.name == "gaussian" and spec.input.penalty.name == "gaussian"
+    pen_code, pen_par = spec.input.penalty.code, float(spec.input.penalty.par)
 
     def activation(j, direction, gp, gm):
         layer = spec.layers[j]
@@ -247,11 +245,9 @@ def state_evolution_memory(spec: NetworkSpec, iterations: int, damping=None, pop
         a = b + X + plus[j].beta(plus[j].n - 1) * X + pop.noise("a", plus[j])
         measured = j == L - 1
         c = Z if measured else Z + minus[j + 1].beta(minus[j + 1].n - 1) * Z + pop.noise("c", minus[j + 1])
-        code, nu = ((activations.LIFTED_RELU, layer.penalty[1]["nu"]) if layer.penalty[0] == "lifted_relu"
-                    else (activations.PWL, 0.0))
         x, z = np.empty(population), np.empty(population)
-        alpha_x, alpha_z = activations.activation_prox_vector(code, layer.slope, nu, layer.noise_var, a, c, gp, gm,
-                                                              x, z, spec.jump_step)
+        alpha_x, alpha_z = activations.activation_prox_vector(layer.code, layer.par, layer.noise_var, a, c, gp, gm,
+                                                              x, z, spec.run.jump_step)
         if direction == "plus":
             return (alpha_z,) + pop.output("plus", z - Z, c - Z, alpha_z, Z)
         return (alpha_x,) + pop.output("minus", x - b - X, a - b - X, alpha_x, X)

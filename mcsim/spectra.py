@@ -11,7 +11,56 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SpectralLaw", "resolve_spectrum"]
+from .validation import check_keys, fail, named, number
+
+__all__ = ["SPECTRUM_LAWS", "SpectralLaw", "resolve_spectrum", "spectrum_from_dict"]
+
+# law name -> required parameters
+SPECTRUM_LAWS = {
+    "constant": {"value"},
+    "uniform": {"low", "high"},
+    "discrete": {"values", "probs"},
+    "marchenko_pastur": {"var"},
+    "log_uniform": {"cond", "max"},
+    "empirical": {"values"},
+}
+
+
+def _numbers(values, where: str) -> list[float]:
+    if not isinstance(values, (list, tuple)) or len(values) == 0:
+        fail(where, "must be a non-empty list of numbers")
+    return [number(v, f"{where}[{i}]", nonnegative=True) for i, v in enumerate(values)]
+
+
+def spectrum_from_dict(d, where: str) -> tuple[str, dict]:
+    """Validate a ``spectrum`` table: (law name, parameters)."""
+    law, p = named(d, where, SPECTRUM_LAWS)
+    check_keys(p, SPECTRUM_LAWS[law], SPECTRUM_LAWS[law], where)
+    if law == "constant":
+        p["value"] = number(p["value"], f"{where}.value", positive=True)
+    elif law == "uniform":
+        p["low"] = number(p["low"], f"{where}.low", nonnegative=True)
+        p["high"] = number(p["high"], f"{where}.high", positive=True)
+        if p["high"] <= p["low"]:
+            fail(f"{where}.high", f"must exceed low ({p['low']}), got {p['high']}")
+    elif law in ("discrete", "empirical"):
+        p["values"] = _numbers(p["values"], f"{where}.values")
+        if max(p["values"]) <= 0:
+            fail(f"{where}.values", "must contain a positive singular value")
+        if law == "discrete":
+            if not isinstance(p["probs"], (list, tuple)) or len(p["probs"]) != len(p["values"]):
+                fail(f"{where}.probs", "must be a list as long as values")
+            p["probs"] = _numbers(p["probs"], f"{where}.probs")
+            if abs(sum(p["probs"]) - 1.0) > 1e-9:
+                fail(f"{where}.probs", f"must sum to 1, got {sum(p['probs'])}")
+    elif law == "marchenko_pastur":
+        p["var"] = number(p["var"], f"{where}.var", positive=True)
+    elif law == "log_uniform":
+        p["cond"] = number(p["cond"], f"{where}.cond", positive=True)
+        p["max"] = number(p["max"], f"{where}.max", positive=True)
+        if p["cond"] < 1:
+            fail(f"{where}.cond", f"a condition number must be >= 1, got {p['cond']}")
+    return law, p
 
 
 def _gauss_legendre_composite(a: float, b: float, pieces: int, order: int, graded: bool = True):

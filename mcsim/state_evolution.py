@@ -21,17 +21,17 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from kernels import activations, mlvamp, priors
+from kernels import mlvamp
 from kernels import se_quadrature as sq
 
 from .dataset import trajectory_dataset
 from .se_memory import state_evolution_memory
-from .spec import NetworkSpec, check_count
+from .spec import NetworkSpec
+from .validation import check_count
 from .spectra import resolve_spectrum
 from .truth import signal_moments
 
 DEFAULT_TOL = 1e-7  # relative tolerance of the adaptive quadrature at activations and the prior
-_PRIOR_LAWS = {"gaussian": sq.GAUSSIAN_LAW, "bernoulli_gaussian": sq.BG_LAW, "laplace": sq.LAPLACE_LAW}
 
 
 def _extrinsic(alpha, dd, dq, qq, dT, qT, beta, v):
@@ -133,7 +133,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     (``mcsim.se_memory``), which describes that algorithm.
     """
     check_count(iterations, "iterations")
-    if not spec.plain_run:
+    if not spec.run.plain:
         return state_evolution_memory(spec, iterations)
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
@@ -145,19 +145,14 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     gam_minus = 1.0 / S[:L]
     linear = {j: _LinearSE(layer, dims[j], dims[j + 1], S[j], chi[j + 1])
               for j, layer in enumerate(spec.layers) if layer.kind == "linear"}
-    prior_law, pp = spec.input.prior
-    p1, p2 = (pp["rho"], pp["var"]) if prior_law == "bernoulli_gaussian" else (list(pp.values())[0], 0.0)
-    pen_code = priors.GAUSSIAN if spec.input.penalty[0] == "gaussian" else priors.L1
-    pen_par = list(spec.input.penalty[1].values())[0]
+    prior, penalty = spec.input.prior, spec.input.penalty
 
     def act(j, gp, gm):
         layer = spec.layers[j]
         b = spec.bias_of_variable(j)
-        code, nu = ((activations.LIFTED_RELU, layer.penalty[1]["nu"]) if layer.penalty[0] == "lifted_relu"
-                    else (activations.PWL, 0.0))
         beta_out, v_out = (0.0, 0.0) if j == L - 1 else _split(minus[j + 1], S[j + 1])
         beta_in, v_in = _split(plus[j], chi[j])
-        m = sq.activation_moments(code, layer.slope, nu, layer.noise_var, b, chi[j], layer.noise_var,
+        m = sq.activation_moments(layer.code, layer.par, layer.noise_var, b, chi[j], layer.noise_var,
                                   beta_in, v_in, beta_out, v_out, gp, gm, tol)
         return m, (beta_in, v_in), (beta_out, v_out)
 
@@ -177,7 +172,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
             gm = gam_minus[l]
             if l == 0:
                 beta, v = _split(minus[0], S[0])
-                m = sq.prior_moments(_PRIOR_LAWS[prior_law], p1, p2, pen_code, pen_par, beta, v, gm, tol)
+                m = sq.prior_moments(prior.se_code, *prior.se_params, penalty.code, penalty.par, beta, v, gm, tol)
                 res = _extrinsic(m[sq.P_DZR], *m[sq.P_DD:], beta, v)
             elif (j := l - 1) in linear:
                 res = linear[j].forward(plus[j], minus[l], gam_plus[j], gm)

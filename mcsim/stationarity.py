@@ -65,7 +65,7 @@ def kkt_report(net, estimates: Estimates, signal: int = 0) -> dict[str, np.ndarr
             report["feasibility"][l] = _norm_ratio(zm[l] - _map(net, l - 1, zm[l - 1]), zm[l])
     voff = problem.args.voff
     z = np.concatenate(zm)
-    l1 = spec.input.penalty[0] == "l1"
+    l1 = spec.input.penalty.name == "l1"
     if l1:  # at z_0i = 0 (snapped), lam |z| contributes any of [-lam, lam]
         at_zero = _near_zero(zm[0], gap[0])
         z[:spec.dims[0]][at_zero] = 0.0
@@ -103,7 +103,7 @@ def kkt_report(net, estimates: Estimates, signal: int = 0) -> dict[str, np.ndarr
     r = residual(dphi)
     own = _own_gradients(problem, z)
     if l1:
-        lam, n0 = spec.input.penalty[1]["lam"], spec.dims[0]
+        lam, n0 = spec.input.penalty.lam, spec.dims[0]
         for g in (r, r_ae):
             other = g[:n0][at_zero]
             g[:n0][at_zero] = np.sign(other) * np.maximum(np.abs(other) - lam, 0.0)
@@ -125,8 +125,8 @@ def _own_gradients(problem: MapProblem, z: np.ndarray) -> np.ndarray:
     parts = []
     for l in problem.free:
         if l == 0:
-            kind, p = spec.input.penalty
-            parts.append(zs[0] / p["var"] if kind == "gaussian" else p["lam"] * np.sign(zs[0]))
+            p = spec.input.penalty
+            parts.append(zs[0] / p.var if p.name == "gaussian" else p.lam * np.sign(zs[0]))
         else:
             parts.append((zs[l] - _map(net, l - 1, zs[l - 1])) / spec.layers[l - 1].noise_var)
     return np.concatenate(parts)

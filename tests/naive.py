@@ -1,10 +1,15 @@
-"""Slow, obviously-correct NumPy twins of the kernels' scalar maps, vectorised over
-components, for tests to compare the jitted kernels and the SE quadrature against.
+"""Slow, obviously-correct NumPy twins of the kernels, for tests to compare the jitted
+kernels and the SE quadrature against: the prox maps (vectorised over components), the
+linear step in the SVD basis with dense factors, and a whole ML-VAMP run
+(:func:`mlvamp_records`, also the yardstick of ``benchmarks/``: a Python loop over
+layers and iterations, as an anchor library such as vampyre runs it).
 
-Each twin restates its formula from the model (docs/model.md, section 3), not from the
+Each twin restates its formula from the model (docs/algorithm.md), not from the
 kernel's code.
 """
 import numpy as np
+
+from kernels.mlvamp import ROW
 
 
 def phi(x, slope):
@@ -58,3 +63,91 @@ def activation_prox(kind, slope, nu, nv, a, c, gp, gm):
     rho = nv * gm
     x, dxa, dxc, dphi = pwl_prox(a, c, gp, gm / (1.0 + rho), slope)
     return x, (phi(x, slope) + rho * c) / (1 + rho), dxa, (dphi * dxc + rho) / (1 + rho)
+
+
+def linear_step(U, V, sigma, b, nv, gp, gm, a, c):
+    """(zhat^+, zhat^-, alpha^+, alpha^-) of a linear map W = U diag(sigma) V^T (dense U, V)
+    in its SVD basis: s~ = V^T a, u~ = U^T (c - b), kappa = gm / (1 + nv gm), rho = nv gm,
+    shat_i = (gp s~_i + kappa sigma_i u~_i) / (gp + kappa sigma_i^2) (= s~_i beyond k),
+    uhat_i = (sigma_i shat_i + rho u~_i) / (1 + rho); the measurement (gm = inf) has
+    kappa = 1 / nv, rho = 0 and zhat^+ = y."""
+    k = sigma.size
+    measured = np.isinf(gm)
+    kappa = 1.0 / nv if measured else gm / (1.0 + nv * gm)
+    rho = 0.0 if measured else nv * gm
+    s_t, u_t = V.T @ a, U.T @ (c - b)
+    den = gp + kappa * sigma**2
+    shat = s_t.copy()
+    shat[:k] = (gp * s_t[:k] + kappa * sigma * u_t[:k]) / den
+    uhat = rho * u_t / (1.0 + rho)
+    uhat[:k] = (sigma * shat[:k] + rho * u_t[:k]) / (1.0 + rho)
+    alpha_p = (np.sum((kappa * sigma**2 / den + rho) / (1.0 + rho)) + (c.size - k) * rho / (1.0 + rho)) / c.size
+    alpha_m = (np.sum(gp / den) + a.size - k) / a.size
+    return U @ uhat + b, V @ shat, alpha_p, alpha_m
+
+
+def mlvamp_records(net, iterations: int) -> np.ndarray:
+    """Records (N_RECORDS, iterations, L) of MAP ML-VAMP on the one signal of ``net``, run
+    as its spec's ``run`` says (damping; the a.e. divergence only), as the kernel fills them."""
+    spec = net.spec
+    L = spec.depth
+    if net.signals != 1 or spec.run.divergence != "ae":
+        raise ValueError("the numpy twin runs one signal per network, with the a.e. divergence")
+    d_r_plus, d_r_minus, d_gam_plus, d_gam_minus = spec.run.damping
+    U = [u.matrix() if u is not None else None for u in net.U]
+    V = [v.matrix() if v is not None else None for v in net.V]
+    z0, y = [z[0] for z in net.z0], net.y[0]
+    r_minus, gam_minus = [r[0].copy() for r in net.r_minus0], net.gam_minus0.copy()
+    r_plus, gam_plus = [None] * L, np.zeros(L)
+    out = np.full((len(ROW), iterations, L), np.nan)
+    bvar = [spec.bias_of_variable(l) for l in range(L)]
+
+    def layer_step(j, forward):
+        """(zhat, alpha) of map j's output (forward) or input (backward)."""
+        layer = spec.layers[j]
+        measured = j == L - 1
+        c = y if measured else r_minus[j + 1]
+        gm = np.inf if measured else gam_minus[j + 1]
+        if layer.kind == "linear":
+            zp, zm, ap, am = linear_step(U[j], V[j], net.sigma[j], layer.bias, layer.noise_var, gam_plus[j], gm,
+                                         r_plus[j], c)
+            return (zp, ap) if forward else (zm, am)
+        x, z, dxa, dzc = activation_prox(layer.penalty[0], layer.slope, layer.penalty[1].get("nu", 0.0),
+                                         layer.noise_var, r_plus[j], c, gam_plus[j], gm)
+        return (z, np.mean(dzc)) if forward else (x, np.mean(dxa))
+
+    def accept(side, t, l, zhat, alpha, r_in, gam_in, old, d_mean, d_prec):
+        """Extrinsic message (r_out, gam_out) of one output, damped with the ``old`` one
+        (None: not damped), recorded; None when alpha leaves (0, 1)."""
+        if not 0.0 < alpha < 1.0:
+            return None
+        gam, r = gam_in * (1 - alpha) / alpha, (zhat - alpha * r_in) / (1 - alpha)
+        if old is not None:
+            r, gam = d_mean * r + (1 - d_mean) * old[0], d_prec * gam + (1 - d_prec) * old[1]
+        err = r - z0[l]
+        message = "rp" if side == "plus" else "rm"
+        for name, value in ((f"tau_{side}", np.mean((zhat - z0[l]) ** 2)), (f"alpha_{side}", alpha),
+                            (f"gamma_{side}", gam), (f"{message}_mse", np.mean(err**2)),
+                            (f"{message}_overlap", np.mean(err * (z0[l] - bvar[l])))):
+            out[ROW[name], t, l] = value
+        return r, gam
+
+    for t in range(iterations):
+        for l in range(L):
+            if l == 0:
+                zhat, dz = prior_prox(spec.input.penalty.name, spec.input.penalty.par, r_minus[0], gam_minus[0])
+                alpha = np.mean(dz)
+            else:
+                zhat, alpha = layer_step(l - 1, forward=True)
+            old = None if t == 0 else (r_plus[l], gam_plus[l])
+            if (msg := accept("plus", t, l, zhat, alpha, r_minus[l], gam_minus[l], old, d_r_plus,
+                              d_gam_plus)) is None:
+                return out
+            r_plus[l], gam_plus[l] = msg
+        for j in range(L - 1, -1, -1):
+            zhat, alpha = layer_step(j, forward=False)
+            if (msg := accept("minus", t, j, zhat, alpha, r_plus[j], gam_plus[j], (r_minus[j], gam_minus[j]),
+                              d_r_minus, d_gam_minus)) is None:
+                return out
+            r_minus[j], gam_minus[j] = msg
+    return out

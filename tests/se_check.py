@@ -40,9 +40,9 @@ def se_gaps(ds, se, names, index=None):
 SEEDS = 8
 
 
-def population_se(spec, iterations, population=2**16, damping=None):
+def population_se(spec, iterations, population=2**16):
     """(mean, standard error) over SEEDS population SEs of ``spec`` (Datasets)."""
-    runs = [state_evolution_memory(spec, iterations, damping, population=population, seed=s) for s in range(SEEDS)]
+    runs = [state_evolution_memory(spec, iterations, population=population, seed=s) for s in range(SEEDS)]
     stacked = xr.concat(runs, "seed")
     return stacked.mean("seed"), stacked.std("seed", ddof=1) / np.sqrt(SEEDS)
 

@@ -33,7 +33,7 @@ def test_damping_keeps_the_fixed_point():
     their last step changes tau by < 1e-12 relative, then they agree to 1e-10."""
     spec = _small_chain()
     plain = mcsim.run_network(spec, 150, seed=3)
-    damped = mcsim.run_network(spec, 150, seed=3, damping=0.6)
+    damped = mcsim.run_network(spec, 150, seed=3, run={"damping": 0.6})
     assert int(plain.valid_iterations) == int(damped.valid_iterations) == 150
     assert not np.allclose(plain.tau_plus.isel(iteration=1), damped.tau_plus.isel(iteration=1))
     for run in (plain, damped):

@@ -7,6 +7,11 @@ from kernels.activations import LIFTED_RELU, PWL, activation_breakpoints, activa
 from kernels.priors import GAUSSIAN, L1, prior_prox
 
 RNG_SEED = 20261127
+
+
+def _par(slope, nu):
+    """The parameter record of a PWL or lifted-relu factor (``kernels.activations``)."""
+    return np.array([slope, nu])
 STARTS = (-3.0, -0.5, 0.0, 0.5, 3.0)
 
 
@@ -32,7 +37,7 @@ def test_pwl_prox_is_joint_argmin(slope, nv):
     rng = np.random.default_rng(RNG_SEED)
     phi = lambda x: x if x >= 0 else slope * x  # noqa: E731
     for a, c, gp, gm in _cases(rng):
-        x, z, _, _ = activation_prox(PWL, slope, 0.0, nv, a, c, gp, gm)
+        x, z, _, _ = activation_prox(PWL, _par(slope, 0.0), nv, a, c, gp, gm)
         if nv == 0:
             def obj(v):
                 return 0.5 * gm * (phi(v) - c) ** 2 + 0.5 * gp * (v - a) ** 2
@@ -55,7 +60,7 @@ def test_lifted_relu_prox_is_joint_argmin():
     rng = np.random.default_rng(RNG_SEED + 1)
     for a, c, gp, gm in _cases(rng):
         nu = rng.uniform(0.5, 8)
-        x, z, _, _ = activation_prox(LIFTED_RELU, 0.0, nu, 0.0, a, c, gp, gm)
+        x, z, _, _ = activation_prox(LIFTED_RELU, _par(0.0, nu), 0.0, a, c, gp, gm)
 
         def obj(v):
             return 0.5 * nu * (v[1] - v[0]) ** 2 + 0.5 * gm * (v[1] - c) ** 2 + 0.5 * gp * (v[0] - a) ** 2
@@ -69,7 +74,7 @@ def test_measurement_prox_is_argmin():
     rng = np.random.default_rng(RNG_SEED + 2)
     for a, c, gp, _ in _cases(rng):
         nv = rng.uniform(0.05, 1)
-        x, z, _, _ = activation_prox(PWL, 0.0, 0.0, nv, a, c, gp, np.inf)
+        x, z, _, _ = activation_prox(PWL, _par(0.0, 0.0), nv, a, c, gp, np.inf)
         obj = lambda v: (c - max(v, 0.0)) ** 2 / (2 * nv) + 0.5 * gp * (v - a) ** 2  # noqa: E731
         assert obj(x) <= obj(_argmin_1d(obj)) + 1e-10
         assert z == c
@@ -97,17 +102,17 @@ def test_activation_divergences_are_finite_differences(code, slope, nu, nv, gm):
     rng = np.random.default_rng(RNG_SEED + 4)
     checked = 0
     for a, c, gp, _ in _cases(rng, 200):
-        brk = activation_breakpoints(code, slope, nu, nv, c, gp, gm)
+        brk = activation_breakpoints(code, _par(slope, nu), nv, c, gp, gm)
         if brk.size and np.min(np.abs(brk - a)) < 1e-3:
             continue
-        _, _, dxa, dzc = activation_prox(code, slope, nu, nv, a, c, gp, gm)
-        assert dxa == pytest.approx(_fd(lambda v: activation_prox(code, slope, nu, nv, v, c, gp, gm)[0], a),
+        _, _, dxa, dzc = activation_prox(code, _par(slope, nu), nv, a, c, gp, gm)
+        assert dxa == pytest.approx(_fd(lambda v: activation_prox(code, _par(slope, nu), nv, v, c, gp, gm)[0], a),
                                     abs=1e-6)
         if np.isfinite(gm):
             # moving c moves the c-breakpoints: check that none lies within the step
-            if np.min(np.abs(activation_breakpoints(code, slope, nu, nv, c + 1e-3, gp, gm) - a)) > 1e-3:
+            if np.min(np.abs(activation_breakpoints(code, _par(slope, nu), nv, c + 1e-3, gp, gm) - a)) > 1e-3:
                 assert dzc == pytest.approx(
-                    _fd(lambda v: activation_prox(code, slope, nu, nv, a, v, gp, gm)[1], c), abs=1e-6)
+                    _fd(lambda v: activation_prox(code, _par(slope, nu), nv, a, v, gp, gm)[1], c), abs=1e-6)
         checked += 1
     assert checked > 100
 
@@ -127,8 +132,8 @@ def test_relu_prox_jumps():
     gp, gm, c = 1.0, 3.0, 1.0
     theta = (np.sqrt(gp * (gm + gp)) + gp) / gm
     a0 = -c / theta
-    left = activation_prox(PWL, 0.0, 0.0, 0.0, a0 - 1e-9, c, gp, gm)[0]
-    right = activation_prox(PWL, 0.0, 0.0, 0.0, a0 + 1e-9, c, gp, gm)[0]
+    left = activation_prox(PWL, _par(0.0, 0.0), 0.0, a0 - 1e-9, c, gp, gm)[0]
+    right = activation_prox(PWL, _par(0.0, 0.0), 0.0, a0 + 1e-9, c, gp, gm)[0]
     assert left == pytest.approx(a0, abs=1e-8)
     assert right == pytest.approx((gm * c + gp * a0) / (gm + gp), abs=1e-8)
 
@@ -148,6 +153,6 @@ def test_jump_divergence_is_the_derivative_where_the_prox_is_affine(code, slope,
         far = np.abs(k2 * a + gm * c) > 4 * step * (k2 / np.sqrt(gp) + gm / np.sqrt(gm))
         a, c = a[far], c[far]
     x, z = np.empty(a.size), np.empty(a.size)
-    ae = activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, x, z, 0.0)
-    jump = activation_prox_vector(code, slope, nu, nv, a, c, gp, gm, x, z, step)
+    ae = activation_prox_vector(code, _par(slope, nu), nv, a, c, gp, gm, x, z, 0.0)
+    jump = activation_prox_vector(code, _par(slope, nu), nv, a, c, gp, gm, x, z, step)
     np.testing.assert_allclose(jump, ae, rtol=1e-9)

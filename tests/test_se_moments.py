@@ -17,7 +17,7 @@ from scipy.stats import norm
 
 from kernels import activations, priors
 from kernels import se_quadrature as sq
-from mcsim.ensembles import sample_prior
+from mcsim.factors.prior import LAWS
 
 from . import naive
 
@@ -52,13 +52,14 @@ def _assert_moments(quad, samples, names):
 def test_prior_moments_equal_monte_carlo(case):
     prior, (pen, par), beta, v, gam = PRIOR_CASES[case]
     rng = np.random.default_rng(20261201 + case)
-    z0 = sample_prior(rng, prior, N)
+    z0 = LAWS[prior[0]](**prior[1]).sample(rng, N)
     r = (1 + beta) * z0 + rng.normal(0, math.sqrt(v), N)
     zhat, dz = naive.prior_prox(pen, par[next(iter(par))], r, gam)
     d, q = zhat - z0, r - z0
     samples = np.stack([dz, d * d, d * q, q * q, d * z0, q * z0], axis=1)
-    law, p = prior
+    law = prior[0]  # the codes and parameters the SE passes, written out here
     codes = {"gaussian": sq.GAUSSIAN_LAW, "bernoulli_gaussian": sq.BG_LAW, "laplace": sq.LAPLACE_LAW}
+    p = prior[1]
     p1, p2 = (p["rho"], p["var"]) if law == "bernoulli_gaussian" else (next(iter(p.values())), 0.0)
     quad = sq.prior_moments(codes[law], p1, p2, priors.GAUSSIAN if pen == "gaussian" else priors.L1,
                             par[next(iter(par))], beta, v, gam, 1e-7)
@@ -79,6 +80,7 @@ def test_activation_moments_equal_monte_carlo(case):
     samples = np.stack([dzc, dxa, df * df, df * qf, qf * qf, df * zout, qf * zout,
                         db * db, db * qb, qb * qb, db * x0, qb * x0], axis=1)
     code = activations.LIFTED_RELU if kind == "lifted_relu" else activations.PWL
-    quad = sq.activation_moments(code, slope, nu, nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm, 1e-7)
+    quad = sq.activation_moments(code, np.array([slope, nu]), nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm,
+                                 1e-7)
     _assert_moments(quad, samples, ["dz/dc", "dx/da", "F dd", "F dq", "F qq", "F dT", "F qT",
                                     "B dd", "B dq", "B qq", "B dT", "B qT"])

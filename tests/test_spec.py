@@ -80,12 +80,12 @@ def test_ill_formed_toml(tmp_path):
 
 def test_run_damping():
     d = copy.deepcopy(TALK)
-    assert NetworkSpec.from_dict(d).damping == (1.0, 1.0, 1.0, 1.0)
+    assert NetworkSpec.from_dict(d).run.damping == (1.0, 1.0, 1.0, 1.0)
     d["run"] = {"damping": 0.9}
-    assert NetworkSpec.from_dict(d).damping == (0.9,) * 4
+    assert NetworkSpec.from_dict(d).run.damping == (0.9,) * 4
     d["run"] = {"damping": {"mean_minus": 0.5, "precision_plus": 0.8}}
     spec = NetworkSpec.from_dict(d)
-    assert spec.damping == (1.0, 0.5, 0.8, 1.0) and spec.scaled(2).damping == spec.damping
+    assert spec.run.damping == (1.0, 0.5, 0.8, 1.0) and spec.scaled(2).run.damping == spec.run.damping
     for bad, field in ((1.5, "run.damping.mean_plus"), ({"means": 0.5}, "run.damping.means"),
                        ([0.5, 0.5], "run.damping"), (0, "run.damping.mean_plus")):
         d["run"] = {"damping": bad}
@@ -95,11 +95,11 @@ def test_run_damping():
 
 def test_run_divergence():
     d = copy.deepcopy(TALK)
-    assert NetworkSpec.from_dict(d).jump_step == 0.0 and NetworkSpec.from_dict(d).plain_run
+    assert NetworkSpec.from_dict(d).run.jump_step == 0.0 and NetworkSpec.from_dict(d).run.plain
     d["run"] = {"divergence": "jump"}
-    assert NetworkSpec.from_dict(d).jump_step == 0.02
+    assert NetworkSpec.from_dict(d).run.jump_step == 0.02
     d["run"] = {"divergence": "jump", "jump_step": 0.05}
-    assert NetworkSpec.from_dict(d).jump_step == 0.05 and not NetworkSpec.from_dict(d).plain_run
+    assert NetworkSpec.from_dict(d).run.jump_step == 0.05 and not NetworkSpec.from_dict(d).run.plain
     for bad, field in (({"divergence": "stein"}, "run.divergence"), ({"jump_step": 0.1}, "run.jump_step"),
                        ({"divergence": "jump", "jump_step": -1}, "run.jump_step"),
                        ({"iterations": 3}, "run.iterations")):

@@ -89,7 +89,7 @@ def test_run_overrides_and_the_map(tmp_path, capsys):
     with xr.open_dataset(tmp_path / "out" / "tiny" / "chain_d05.nc") as ds:
         assert ds.attrs["run"] == "damping 0.5, ae"
         spec = mcsim.NetworkSpec.from_dict(__import__("json").loads(ds.attrs["spec"]))
-        assert spec.damping == (0.5,) * 4
+        assert spec.run.damping == (0.5,) * 4
         np.testing.assert_array_equal(ds.se_tau_minus.isel(scale=-1).values,
                                       mcsim.state_evolution(spec, 2).tau_minus.values)
     if study.matplotlib_available():

@@ -1,0 +1,49 @@
+"""The records in which a network and its signals are passed to the kernels.
+
+Variables z_0..z_L live in flat rows at offsets ``voff`` (z_l is ``[voff[l]:voff[l+1]]``);
+map l = j + 1 (array index j) takes z_j to z_{j+1} and is of kind ``kind[j]``
+(LINEAR or ACTIVATION).  A linear map keeps its orthogonal factors U_j, V_j in ``mats``
+at ``uoff[j]``, ``vofm[j]`` in the forms ``ucode[j]``, ``vcode[j]`` (``kernels.haar``)
+and its k_j singular values in ``sig[soff[j]:soff[j+1]]``; an activation map is the
+factor ``act_code[j]`` with the parameter record ``act_par[j]``
+(``kernels.activations``).  Every map has its noise variance ``nv[j]`` and (linear)
+bias ``bias[j]``; the input penalty is ``prior_code`` with parameter ``prior_par``
+(``kernels.priors``).
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+LINEAR, ACTIVATION = 0, 1
+
+
+class NetworkArrays(NamedTuple):
+    """One network (module docstring)."""
+
+    voff: np.ndarray
+    kind: np.ndarray
+    act_code: np.ndarray
+    act_par: np.ndarray
+    nv: np.ndarray
+    bias: np.ndarray
+    mats: np.ndarray
+    uoff: np.ndarray
+    vofm: np.ndarray
+    ucode: np.ndarray
+    vcode: np.ndarray
+    sig: np.ndarray
+    soff: np.ndarray
+    prior_code: int
+    prior_par: float
+
+
+class SignalArrays(NamedTuple):
+    """B signals through one network (rows): the observation ``y`` (B, n_L), the truth
+    ``z0`` and the initial messages ``r_minus`` (B, sum_{l<L} n_l) with precisions
+    ``gam_minus`` (B, L); ``bvar[l]`` is the bias b_l of the map producing z_l."""
+
+    y: np.ndarray
+    z0: np.ndarray
+    bvar: np.ndarray
+    r_minus: np.ndarray
+    gam_minus: np.ndarray

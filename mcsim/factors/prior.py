@@ -1,0 +1,151 @@
+"""The input factor f_0: the law of z0_0 (the true model) and the estimator's penalty.
+
+Laws: ``gaussian`` (var), ``bernoulli_gaussian`` (rho, var: an atom at 0 of mass
+1 - rho, else N(0, var)), ``laplace`` (scale).  Penalties f_0: ``gaussian`` (var,
+z^2 / (2 var)) and ``l1`` (lam, lam |z|); the default is the matched penalty
+-ln p(z) (up to a constant), which a Bernoulli-Gaussian law does not have.
+
+Each law samples the truth and gives its second moment and its code for the SE
+quadrature (``kernels.se_quadrature``); each penalty gives its code and parameter for
+the prox (``kernels.priors``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from kernels import priors
+from kernels import se_quadrature as sq
+
+from ..validation import check_keys, fail, named, parameters, table, width
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """z0 ~ N(0, var)."""
+
+    var: float
+    name: ClassVar[str] = "gaussian"
+    se_code: ClassVar[int] = sq.GAUSSIAN_LAW
+
+    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
+        return rng.normal(0.0, np.sqrt(self.var), shape)
+
+    def second_moment(self) -> float:
+        return self.var
+
+    @property
+    def se_params(self) -> tuple[float, float]:
+        return self.var, 0.0
+
+    def matched_penalty(self, where: str):
+        return GaussianPenalty(self.var)
+
+
+@dataclass(frozen=True)
+class BernoulliGaussian:
+    """z0 = 0 with probability 1 - rho, else N(0, var)."""
+
+    rho: float
+    var: float
+    name: ClassVar[str] = "bernoulli_gaussian"
+    se_code: ClassVar[int] = sq.BG_LAW
+
+    def __post_init__(self):
+        if not self.rho <= 1:
+            fail("input.prior.rho", f"must be in (0, 1], got {self.rho}")
+
+    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
+        return (rng.random(shape) < self.rho) * rng.normal(0.0, np.sqrt(self.var), shape)
+
+    def second_moment(self) -> float:
+        return self.rho * self.var
+
+    @property
+    def se_params(self) -> tuple[float, float]:
+        return self.rho, self.var
+
+    def matched_penalty(self, where: str):
+        fail(where, "a Bernoulli-Gaussian prior has no density, so no matched MAP penalty: "
+             "give one, e.g. penalty = {kind = \"l1\", lam = 1.0}")
+
+
+@dataclass(frozen=True)
+class Laplace:
+    """z0 with density exp(-|z| / scale) / (2 scale)."""
+
+    scale: float
+    name: ClassVar[str] = "laplace"
+    se_code: ClassVar[int] = sq.LAPLACE_LAW
+
+    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
+        return rng.laplace(0.0, self.scale, shape)
+
+    def second_moment(self) -> float:
+        return 2.0 * self.scale ** 2
+
+    @property
+    def se_params(self) -> tuple[float, float]:
+        return self.scale, 0.0
+
+    def matched_penalty(self, where: str):
+        return L1Penalty(1.0 / self.scale)
+
+
+@dataclass(frozen=True)
+class GaussianPenalty:
+    """f_0(z) = z^2 / (2 var)."""
+
+    var: float
+    name: ClassVar[str] = "gaussian"
+    code: ClassVar[int] = priors.GAUSSIAN
+
+    @property
+    def par(self) -> float:
+        return self.var
+
+
+@dataclass(frozen=True)
+class L1Penalty:
+    """f_0(z) = lam |z|."""
+
+    lam: float
+    name: ClassVar[str] = "l1"
+    code: ClassVar[int] = priors.L1
+
+    @property
+    def par(self) -> float:
+        return self.lam
+
+
+LAWS = {cls.name: cls for cls in (Gaussian, BernoulliGaussian, Laplace)}
+PENALTIES = {cls.name: cls for cls in (GaussianPenalty, L1Penalty)}
+_FIELDS = {Gaussian: {"var"}, BernoulliGaussian: {"rho", "var"}, Laplace: {"scale"},
+           GaussianPenalty: {"var"}, L1Penalty: {"lam"}}
+
+
+def _build(d, where: str, known: dict, key: str):
+    name, params = named(d, where, known, key)
+    cls = known[name]
+    return cls(**parameters(params, _FIELDS[cls], {}, where, positive=True))
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """z_0 i.i.d. from ``prior``; the estimator's penalty f_0 is ``penalty`` (matched by default)."""
+
+    dim: int
+    prior: Gaussian | BernoulliGaussian | Laplace
+    penalty: GaussianPenalty | L1Penalty
+
+    @classmethod
+    def from_dict(cls, d, scale: float) -> "InputSpec":
+        """The ``[input]`` table: ``dim`` (times ``scale``, rounded), ``prior``, ``penalty``."""
+        d = table(d, "input")
+        check_keys(d, {"dim", "prior", "penalty"}, {"dim", "prior"}, "input")
+        prior = _build(d["prior"], "input.prior", LAWS, "law")
+        penalty = _build(d["penalty"], "input.penalty", PENALTIES, "kind") if "penalty" in d \
+            else prior.matched_penalty("input.penalty")
+        return cls(max(1, round(width(d["dim"], "input.dim") * scale)), prior, penalty)

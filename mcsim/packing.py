@@ -1,0 +1,48 @@
+"""A drawn network as the records the kernels take (``kernels.layout``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.activations import N_PAR
+from kernels.layout import ACTIVATION, LINEAR, NetworkArrays, SignalArrays
+
+from .ensembles import Network
+
+
+def network_arrays(net: Network) -> NetworkArrays:
+    """The network's maps, factors and penalties (``kernels.layout``)."""
+    spec = net.spec
+    dims = np.array(spec.dims, dtype=np.int64)
+    L = spec.depth
+    voff = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
+    kind, act_code = np.zeros(L, np.int64), np.zeros(L, np.int64)
+    act_par = np.zeros((L, N_PAR))
+    nv, bias = np.zeros(L), np.zeros(L)
+    uoff, vofm, sig = np.zeros(L, np.int64), np.zeros(L, np.int64), []
+    ucode, vcode = np.zeros(L, np.int64), np.zeros(L, np.int64)
+    soff = np.zeros(L + 1, np.int64)
+    for j, layer in enumerate(spec.layers):
+        nv[j] = layer.noise_var
+        if layer.kind == "linear":
+            kind[j] = LINEAR
+            bias[j] = layer.bias
+            U, V = net.U[j], net.V[j]
+            uoff[j], vofm[j] = U.offset, V.offset
+            ucode[j], vcode[j] = U.code, V.code
+            sig.append(net.sigma[j])
+        else:
+            kind[j] = ACTIVATION
+            act_code[j], act_par[j] = layer.code, layer.par
+        soff[j + 1] = soff[j] + (sig[-1].size if layer.kind == "linear" else 0)
+    penalty = spec.input.penalty
+    return NetworkArrays(voff, kind, act_code, act_par, nv, bias, net.factors, uoff, vofm, ucode, vcode,
+                         np.concatenate(sig) if sig else np.zeros(0), soff, penalty.code, float(penalty.par))
+
+
+def signal_arrays(net: Network) -> SignalArrays:
+    """The network's B signals, truths and initial messages (fresh arrays: the kernel
+    updates the messages)."""
+    L = net.spec.depth
+    bvar = np.array([net.spec.bias_of_variable(l) for l in range(L)])
+    return SignalArrays(net.y, np.concatenate(net.z0[:L], axis=1), bvar, np.concatenate(net.r_minus0, axis=1),
+                        np.tile(net.gam_minus0, (net.signals, 1)))

@@ -1,0 +1,92 @@
+"""The run variant of ML-VAMP: how the algorithm runs, apart from the network it runs on.
+
+Damping (docs/algorithm.md, section 3): for the means and precisions of the forward
+(+) and backward (-) messages, r <- d_r r_new + (1 - d_r) r_old and
+gam <- d_gam gam_new + (1 - d_gam) gam_old.  The activations' divergence: "ae", the
+a.e. derivative of the prox (the seed's alpha), or "jump", the central difference
+(g(u + h) - g(u - h)) / 2h with h = jump_step / sqrt(gam), which counts the prox's jumps.
+
+A :class:`RunSpec` is part of every network spec (its ``[run]`` table), so whatever runs
+the algorithm (``simulate``, ``run_network``, a study) and whatever predicts it
+(``state_evolution``) sees the same variant, and every dataset and shard key records it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .validation import check_keys, fail, number, table
+
+DAMPING_KEYS = ("mean_plus", "mean_minus", "precision_plus", "precision_minus")
+DIVERGENCES = {"ae": "a.e. derivative", "jump": "central difference"}
+DEFAULT_JUMP_STEP = 0.02
+
+
+def damping_factors(value, where: str = "run.damping") -> tuple[float, float, float, float]:
+    """(d_r^+, d_r^-, d_gam^+, d_gam^-) from one number (all four), a sequence of four,
+    or a table with any of ``DAMPING_KEYS`` (default 1: undamped); each in (0, 1]."""
+    if isinstance(value, dict):
+        check_keys(value, set(DAMPING_KEYS), set(), where)
+        value = [value.get(k, 1.0) for k in DAMPING_KEYS]
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != 4:
+            fail(where, f"needs 4 factors ({', '.join(DAMPING_KEYS)}), got {len(value)}")
+    else:
+        value = [value] * 4
+    names = [f"{where}.{k}" for k in DAMPING_KEYS]
+    factors = tuple(number(v, n, positive=True) for v, n in zip(value, names))
+    for f, n in zip(factors, names):
+        if f > 1:
+            fail(n, f"a damping factor must be in (0, 1], got {f}")
+    return factors
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Damping factors (d_r^+, d_r^-, d_gam^+, d_gam^-) and the activations' divergence;
+    ``jump_step`` is the step of "jump" (0 with "ae")."""
+
+    damping: tuple = (1.0, 1.0, 1.0, 1.0)
+    divergence: str = "ae"
+    jump_step: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d, where: str = "run") -> "RunSpec":
+        """Validate a ``[run]`` table: ``damping`` (``damping_factors``), ``divergence``
+        ("ae" or "jump"), ``jump_step`` (with "jump" only; default 0.02)."""
+        d = table(d, where)
+        check_keys(d, {"damping", "divergence", "jump_step"}, set(), where)
+        damping = damping_factors(d.get("damping", 1.0), f"{where}.damping")
+        divergence = d.get("divergence", "ae")
+        if divergence not in DIVERGENCES:
+            fail(f"{where}.divergence",
+                 f"must be 'ae' (a.e. derivative) or 'jump' (central difference), got {divergence!r}")
+        if "jump_step" in d and divergence != "jump":
+            fail(f"{where}.jump_step", "only with divergence = 'jump'")
+        step = number(d.get("jump_step", DEFAULT_JUMP_STEP), f"{where}.jump_step", positive=True) \
+            if divergence == "jump" else 0.0
+        return cls(damping, divergence, step)
+
+    @classmethod
+    def of(cls, value, where: str = "run") -> "RunSpec":
+        """A RunSpec from a RunSpec or a ``[run]`` dict."""
+        return value if isinstance(value, cls) else cls.from_dict(value, where)
+
+    def to_dict(self) -> dict:
+        """The ``[run]`` table that :meth:`from_dict` reads back."""
+        d = {"damping": dict(zip(DAMPING_KEYS, self.damping)), "divergence": self.divergence}
+        return d | ({"jump_step": self.jump_step} if self.divergence == "jump" else {})
+
+    @property
+    def plain(self) -> bool:
+        """Undamped, with the a.e. divergence: every message has a single update."""
+        return self.damping == (1.0, 1.0, 1.0, 1.0) and self.divergence == "ae"
+
+    @property
+    def label(self) -> str:
+        """E.g. ``undamped, ae`` or ``damping 0.5, jump 0.02``."""
+        d = self.damping
+        damping = "undamped" if d == (1.0,) * 4 else f"damping {d[0]:g}" if len(set(d)) == 1 else \
+            "damping r+ {:g} r- {:g} gam+ {:g} gam- {:g}".format(*d)
+        return f"{damping}, " + (f"jump {self.jump_step:g}" if self.divergence == "jump" else "ae")
