@@ -1,20 +1,21 @@
-"""State evolution (SE) of MAP ML-VAMP with overlaps (DESIGN.md 5).
+"""State evolution (SE) of MAP ML-VAMP (docs/state_evolution.md).
 
-The SE state of every message r on variable z_l is its error second moment
-tau_e = E[(r - z0)^2] and its overlap o = E[(r - z0)(z0 - b_l)].  A consumer sees
-the message as r - z0 = beta T + N(0, tau_e - beta^2 E[T^2]) with T its truth
-(z0 in the V domain of the next linear map, z0 - b in the U domain of the map
-producing z_l) and beta = o / E[T^2].
+The state of every message r on variable z_l is the history of its errors
+e = r - z0 over its updates s, t: K[s, t] = E[e_s e_t] and o[t] = E[e_t T] (T the
+truth of its variable, minus the bias, in the domain where its consumer sees it).
+Its consumer sees it as e_t = beta_t T + w_t, beta_t = o[t] / E[T^2], with (w_t)_t a
+Gaussian process independent of T and of every other message's process (covariance
+C = K - o o^T / E[T^2], kept as a Cholesky factor).  A damped message mixes its new
+extrinsic error with its previous one, e_t = d enew_t + (1 - d) e_{t-1}, so each
+factor must give, for every update, E[enew_t enew_k] over that output's earlier updates.
 
-Every factor produces an estimate zhat from an input message q = r_in - z0 and
-returns the extrinsic error e = (zhat - z0 - alpha q)/(1 - alpha); the SE needs
+Each factor kind computes its outputs (``mcsim.factors``): linear maps exactly, in the
+SVD basis; a gaussian penalty on a gaussian input in closed form; separable factors
+(the l1 penalty, activations)
 
-    tau = E[d^2],  E[e^2] = A^2 E[d^2] - 2AB E[dq] + B^2 E[q^2],  E[e T] = A E[dT] - B E[qT],
-
-d = zhat - z0, A = 1/(1 - alpha), B = alpha/(1 - alpha), alpha the factor's divergence.
-Linear maps: these are exact averages over the singular-value law (closed form,
-quadrature over sigma).  Activations and the prior: Gaussian quadrature with kinks
-(``kernels.se_quadrature``).
+- by quadrature when every message has a single update (an undamped run with the a.e.
+  divergence: ``memory`` False), which then needs only the latest update's moments;
+- otherwise by Monte Carlo integration over a seeded population (``mcsim.population``).
 """
 from __future__ import annotations
 
@@ -22,180 +23,202 @@ import numpy as np
 import xarray as xr
 
 from kernels import mlvamp
-from kernels import se_quadrature as sq
 
 from .dataset import trajectory_dataset
-from .se_memory import state_evolution_memory
+from .factors.linear import LinearSE
+from .population import DEFAULT_POPULATION, Population
 from .spec import NetworkSpec
-from .validation import check_count
-from .spectra import resolve_spectrum
 from .truth import signal_moments
+from .validation import check_count
 
-DEFAULT_TOL = 1e-7  # relative tolerance of the adaptive quadrature at activations and the prior
-
-
-def _extrinsic(alpha, dd, dq, qq, dT, qT, beta, v):
-    """(alpha, tau, E[e^2], E[e T], alpha_stein) of e = (d - alpha q)/(1 - alpha).
-
-    The input error is q = beta T + w, w ~ N(0, v) independent of T; the Stein
-    divergence E[d w] / v = (E[dq] - beta E[dT]) / v is what keeps e uncorrelated
-    with w, which the SE assumes: it equals alpha when the prox is Lipschitz.
-    """
-    A = 1.0 / (1.0 - alpha)
-    B = alpha / (1.0 - alpha)
-    stein = (dq - beta * dT) / v if v > 0 else np.nan
-    return alpha, dd, A * A * dd - 2 * A * B * dq + B * B * qq, A * dT - B * qT, stein
+DEFAULT_TOL = 1e-7  # relative tolerance of the adaptive quadrature at separable factors
 
 
-def _split(msg, T2):
-    """(beta, v) of a message error e = beta T + N(0, v) with E[e^2], E[e T] = msg, E[T^2] = T2.
+class History:
+    """The errors e_0, e_1, ... of one message over its updates: e_s = sum_k M[s, k] nu_k
+    over the producer's new errors nu_k (and the initial error), with Gram G and truth
+    overlaps O; its consumer's view (beta_t, Cholesky factor L of C) for truth power T2.
+    Without ``memory`` each update replaces the past (every update undamped)."""
 
-    v below round-off of E[e^2] is 0 (e.g. the Gaussian prior's r^+_0 - z0 = -z0)."""
-    tau_e, o = msg
-    beta = o / T2
-    v = tau_e - beta * o
-    return beta, (v if v > 1e-12 * tau_e else 0.0)
+    def __init__(self, capacity: int, T2: float, memory: bool = True):
+        self.T2, self.memory = T2, memory
+        self.G = np.zeros((capacity, capacity))
+        self.O = np.zeros(capacity)
+        self.M = np.zeros((capacity, capacity))
+        self.L = np.zeros((capacity, capacity))  # Cholesky factor of C, row by row
+        self.n = 0  # updates so far
+        self.nu = 0  # new errors so far
+        self.init = False
+
+    def start(self, variance: float):
+        """The initial message: an independent N(0, variance) error, no overlap."""
+        self.init = True
+        self._add([variance], 0.0, 1.0)
+
+    def add(self, gram_new: np.ndarray, overlap: float, d: float):
+        """A new error with E[nu nu_k] = gram_new over the producer's own earlier new errors
+        and itself (the initial error is uncorrelated with it), E[nu T] = overlap; the
+        message becomes d nu + (1 - d) e_previous (d = 1 for the first update)."""
+        if not self.memory:
+            self.n = self.nu = 0
+            self.init = False
+            gram_new = gram_new[-1:]
+        self._add(np.concatenate([[0.0] if self.init else [], gram_new]), overlap, d)
+
+    def _add(self, gram_row, overlap, d):
+        k = self.nu
+        self.G[k, :k + 1] = self.G[:k + 1, k] = gram_row
+        self.O[k] = overlap
+        self.nu += 1
+        s = self.n
+        if s > 0:
+            self.M[s] = (1.0 - d) * self.M[s - 1]
+            self.M[s, k] += d
+        else:
+            self.M[s] = 0.0
+            self.M[s, k] = 1.0
+        self.n += 1
+        self._extend_cholesky()
+
+    def K(self) -> np.ndarray:
+        M = self.M[:self.n, :self.nu]
+        return M @ self.G[:self.nu, :self.nu] @ M.T
+
+    def o(self) -> np.ndarray:
+        return self.M[:self.n, :self.nu] @ self.O[:self.nu]
+
+    def beta(self, s: int) -> float:
+        return self.o()[s] / self.T2
+
+    def variance(self) -> float:
+        """Var(w_t) of the latest update."""
+        t = self.n - 1
+        return float(self.L[t, :t + 1] @ self.L[t, :t + 1])
+
+    def view(self) -> tuple[float, float]:
+        """(beta_t, Var(w_t)) of the latest update."""
+        return self.beta(self.n - 1), self.variance()
+
+    def _extend_cholesky(self):
+        s = self.n - 1
+        o, K = self.o(), self.K()
+        C = K[s, :s + 1] - o[s] * o[:s + 1] / self.T2
+        L = self.L
+        L[s] = 0.0
+        for k in range(s):
+            L[s, k] = (C[k] - L[s, :k] @ L[k, :k]) / L[k, k] if L[k, k] > 0 else 0.0
+        rest = C[s] - L[s, :s] @ L[s, :s]
+        L[s, s] = np.sqrt(rest) if rest > 1e-12 * max(K[s, s], 1e-300) else 0.0
+
+    def last(self) -> tuple[float, float]:
+        """(E[e^2], E[e T]) of the latest update."""
+        return self.K()[-1, -1], self.o()[-1]
 
 
-class _LinearSE:
-    """SE of one linear map in the SVD basis, on coefficient vectors over the
-    independent Gaussians (s0, w+, xi, w-) with variances (S_in, v+, nv, v-).
+def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL, run=None, memory=None,
+                    population: int = DEFAULT_POPULATION, seed: int = 0) -> xr.Dataset:
+    """The SE of MAP ML-VAMP on ``spec`` run as its ``run`` says (or as ``run``, a
+    :class:`mcsim.RunSpec` or ``[run]`` dict, says, as in ``mcsim.simulate``): Dataset on
+    (iteration, layer) with the variables of one network's trajectory
+    (``mcsim.run_network``) and the Stein divergences ``alpha_*_stein`` of every output.
 
-    Paired components (i < k) carry sigma_i; unpaired U components (i >= k) have
-    u0 = xi and uhat = rho u~/(1 + rho); unpaired V components have shat = s~."""
-
-    def __init__(self, layer, n_in, n_out, S_in, chi_out):
-        self.nv = layer.noise_var
-        s, w = resolve_spectrum(layer.spectrum, n_in, n_out).quadrature()
-        self.sig, self.w = s[:, None], w
-        k = min(n_in, n_out)
-        self.fu, self.fv = k / n_out, k / n_in  # paired fraction of the U and V domains
-        self.S_in, self.chi_out = S_in, chi_out
-
-    def _setup(self, msg_plus, msg_minus, gp, gm):
-        """Coefficients of q+ = V^T(r+ - z0), q- = U^T(r- - z0), xi, and shat - s0."""
-        (bp, vp), (bm, vm) = _split(msg_plus, self.S_in), _split(msg_minus, self.chi_out)
-        self.var = np.array([self.S_in, vp, self.nv, vm])
-        sig = self.sig
-        one, zero = np.ones_like(sig), np.zeros_like(sig)
-        qp = np.hstack([bp * one, one, zero, zero])
-        qm = np.hstack([bm * sig, zero, bm * one, one])
-        xi = np.hstack([zero, zero, one, zero])
-        kappa = 1.0 / self.nv if np.isinf(gm) else gm / (1.0 + self.nv * gm)
-        den = gp + kappa * sig**2
-        ds = (gp * qp + kappa * sig * (xi + qm)) / den
-        return bp, bm, qp, qm, xi, ds, kappa, den[:, 0]
-
-    def _E(self, frac, a, b, a_u, b_u):
-        """Average over a domain of E[a.b]: paired part over the sigma law, unpaired part."""
-        return frac * (self.w @ ((a * b) @ self.var)) + (1.0 - frac) * float(a_u @ (b_u * self.var))
-
-    def forward(self, msg_plus, msg_minus, gp, gm):
-        """(alpha^+, tau^+, E[e^2], E[e (z0 - b)]) of the forward output on z_l."""
-        _, bm, qp, qm, xi, ds, kappa, den = self._setup(msg_plus, msg_minus, gp, gm)
-        rho = self.nv * gm
-        sig = self.sig
-        du = (sig * ds - xi + rho * qm) / (1 + rho)
-        u0 = sig * np.array([1.0, 0, 0, 0]) + xi
-        xi_u = np.array([0, 0, 1.0, 0])
-        qm_u = np.array([0, 0, bm, 1.0])
-        du_u = (-xi_u + rho * qm_u) / (1 + rho)
-        fu = self.fu
-        alpha = fu * (self.w @ ((kappa * sig[:, 0] ** 2 / den + rho) / (1 + rho))) + (1 - fu) * rho / (1 + rho)
-        E = self._E
-        return _extrinsic(alpha, E(fu, du, du, du_u, du_u), E(fu, du, qm, du_u, qm_u), E(fu, qm, qm, qm_u, qm_u),
-                          E(fu, du, u0, du_u, xi_u), E(fu, qm, u0, qm_u, xi_u), bm, self.var[3])
-
-    def backward(self, msg_plus, msg_minus, gp, gm):
-        """(alpha^-, tau^-, E[e^2], E[e z0]) of the backward output on z_{l-1}."""
-        bp, _, qp, qm, xi, ds, kappa, den = self._setup(msg_plus, msg_minus, gp, gm)
-        s0 = np.zeros_like(qp)
-        s0[:, 0] = 1.0
-        qp_u, s0_u = np.array([bp, 1.0, 0, 0]), np.array([1.0, 0, 0, 0])  # unpaired: shat - s0 = q+
-        fv = self.fv
-        alpha = fv * (self.w @ (gp / den)) + (1 - fv)
-        E = self._E
-        return _extrinsic(alpha, E(fv, ds, ds, qp_u, qp_u), E(fv, ds, qp, qp_u, qp_u), E(fv, qp, qp, qp_u, qp_u),
-                          E(fv, ds, s0, qp_u, s0_u), E(fv, qp, s0, qp_u, s0_u), bp, self.var[1])
-
-
-def _check_alpha(alpha):
-    return np.isfinite(alpha) and 0.0 < alpha < 1.0
-
-
-def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL) -> xr.Dataset:
-    """The SE of MAP ML-VAMP on ``spec`` for ``iterations``: Dataset on (iteration, layer).
-
-    Same variables as one network's trajectory (``mcsim.run_network``); iterations
-    after an invalid divergence (alpha outside (0, 1)) are NaN and counted in
-    ``valid_iterations``.  ``tol`` is the relative tolerance of the quadrature.  A spec
-    whose ``[run]`` damps or uses the "jump" divergence gets the SE with memory
-    (``mcsim.se_memory``), which describes that algorithm.
+    ``memory``: track every message's whole history and integrate separable factors over
+    a population of ``population`` samples seeded by ``seed`` (None: when the run damps
+    or uses the jump divergence); else quadrature with relative tolerance ``tol``.
+    Iterations after an invalid divergence (alpha outside (0, 1)) are NaN and counted
+    in ``valid_iterations``.
     """
     check_count(iterations, "iterations")
-    if not spec.run.plain:
-        return state_evolution_memory(spec, iterations)
+    spec = spec if run is None else spec.with_run(run)
+    if memory is None:
+        memory = not spec.run.plain
+    elif not memory and not spec.run.plain:
+        raise ValueError(f"the quadrature SE (memory=False) describes undamped runs with the a.e. divergence, "
+                         f"not {spec.run.label}")
+    dr_p, dr_m, dg_p, dg_m = spec.run.damping
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
+    cap = iterations + 2
     out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)
     stein = np.full((2, iterations, L), np.nan)  # Stein divergences of the plus / minus outputs
-    plus = [None] * L  # (tau_e, overlap) of r^+_l
-    minus = [(S[l], 0.0) for l in range(L)]  # initial r^-_l = z0_l + N(0, S_l)
-    gam_plus = np.zeros(L)
-    gam_minus = 1.0 / S[:L]
-    linear = {j: _LinearSE(layer, dims[j], dims[j + 1], S[j], chi[j + 1])
-              for j, layer in enumerate(spec.layers) if layer.kind == "linear"}
-    prior, penalty = spec.input.prior, spec.input.penalty
+    # consumers: plus[l] by map l (linear: V domain, truth z0_l, power S_l; activation: z0_l - b, chi_l)
+    plus = [History(cap, S[l] if spec.layers[l].kind == "linear" else chi[l], memory) for l in range(L)]
+    # minus[l] by map l - 1 (linear: U domain, z0_l - b, chi_l; activation output: S_l) or the prior (S_0)
+    minus = [History(cap, S[0] if l == 0 else (chi[l] if spec.layers[l - 1].kind == "linear" else S[l]), memory)
+             for l in range(L)]
+    for l in range(L):
+        minus[l].start(S[l])
+    gam_plus, gam_minus = np.zeros(L), 1.0 / S[:L]
+    linear = {j: LinearSE(layer, dims[j], S[j], cap) for j, layer in enumerate(spec.layers) if layer.kind == "linear"}
+    inp = spec.input
+    if memory:  # the populations, drawn in this order from one Generator
+        rng = np.random.default_rng(seed)
+        pops = {j: Population(rng, population) for j, layer in enumerate(spec.layers) if layer.kind != "linear"}
+        prior_pop = Population(rng, population)
+        for j, pop in pops.items():  # z0_j - b_j
+            pop.truth_in = rng.normal(0.0, np.sqrt(chi[j]), population)
+        for j, pop in pops.items():  # z0_{j+1}
+            pop.truth_out = spec.layers[j].phi(spec.bias_of_variable(j) + pop.truth_in) \
+                + rng.normal(0.0, np.sqrt(spec.layers[j].noise_var), population)
+        prior_pop.truth_in = inp.prior.sample(rng, population)
+    prior_updates = 0
 
-    def act(j, gp, gm):
-        layer = spec.layers[j]
-        b = spec.bias_of_variable(j)
-        beta_out, v_out = (0.0, 0.0) if j == L - 1 else _split(minus[j + 1], S[j + 1])
-        beta_in, v_in = _split(plus[j], chi[j])
-        m = sq.activation_moments(layer.code, layer.par, layer.noise_var, b, chi[j], layer.noise_var,
-                                  beta_in, v_in, beta_out, v_out, gp, gm, tol)
-        return m, (beta_in, v_in), (beta_out, v_out)
+    def prior(gm):
+        nonlocal prior_updates
+        prior_updates += 1
+        if inp.se_exact:
+            return inp.se_closed_form(minus[0], gm, prior_updates)
+        if memory:
+            return inp.se_population(prior_pop, minus[0], gm)
+        return inp.se_quadrature(*minus[0].view(), gm, tol)
 
-    def record(t, l, kind, res, gam, msg):
-        alpha, tau, e2, eT, stein[int(kind == "minus"), t, l] = res
-        row = {"plus": (mlvamp.TAU_PLUS, mlvamp.ALPHA_PLUS, mlvamp.GAMMA_PLUS, mlvamp.RP_MSE, mlvamp.RP_OVERLAP),
-               "minus": (mlvamp.TAU_MINUS, mlvamp.ALPHA_MINUS, mlvamp.GAMMA_MINUS, mlvamp.RM_MSE,
-                         mlvamp.RM_OVERLAP)}[kind]
-        for r, v in zip(row, (tau, alpha, gam, e2, eT)):
-            out[r, t, l] = v
-        msg[l] = (e2, eT)
+    def activation(j, direction, gp, gm):
+        layer, b = spec.layers[j], spec.bias_of_variable(j)
+        out_msg = None if j == L - 1 else minus[j + 1]
+        if memory:
+            return layer.se_population(direction, pops[j], b, plus[j], out_msg, gp, gm, spec.run.jump_step)
+        return layer.se_quadrature(direction, b, chi[j], plus[j].view(), (0.0, 0.0) if out_msg is None
+                                   else out_msg.view(), gp, gm, tol)
+
+    def accept(t, l, kind, res, gam_in, hist, d_mean, d_prec, gam_old, first):
+        if not (np.isfinite(res.alpha) and 0.0 < res.alpha < 1.0):
+            return np.nan
+        dm, dg = (1.0, 1.0) if first else (d_mean, d_prec)
+        gam = dg * gam_in * (1 - res.alpha) / res.alpha + (1 - dg) * gam_old
+        hist.add(res.gram, res.overlap, dm)
+        e2, eT = hist.last()
+        side = "plus" if kind == "plus" else "minus"
+        message = "rp" if kind == "plus" else "rm"
+        for name, value in ((f"tau_{side}", res.tau), (f"alpha_{side}", res.alpha), (f"gamma_{side}", gam),
+                            (f"{message}_mse", e2), (f"{message}_overlap", eT)):
+            out[mlvamp.ROW[name], t, l] = value
+        stein[int(kind == "minus"), t, l] = res.stein
+        return gam
 
     valid = iterations
     for t in range(iterations):
         ok = True
-        for l in range(L):  # forward
+        for l in range(L):
             gm = gam_minus[l]
             if l == 0:
-                beta, v = _split(minus[0], S[0])
-                m = sq.prior_moments(prior.se_code, *prior.se_params, penalty.code, penalty.par, beta, v, gm, tol)
-                res = _extrinsic(m[sq.P_DZR], *m[sq.P_DD:], beta, v)
+                res = prior(gm)
             elif (j := l - 1) in linear:
-                res = linear[j].forward(plus[j], minus[l], gam_plus[j], gm)
+                res = linear[j].step("plus", plus[j], minus[l], gam_plus[j], gm)
             else:
-                m, _, msg_out = act(j, gam_plus[j], gm)
-                res = _extrinsic(m[sq.A_DZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
-            if not (ok := _check_alpha(res[0])):
+                res = activation(j, "plus", gam_plus[j], gm)
+            gam_plus[l] = accept(t, l, "plus", res, gm, plus[l], dr_p, dg_p, gam_plus[l], t == 0)
+            if not (ok := np.isfinite(gam_plus[l]) and gam_plus[l] > 0):
                 break
-            gam_plus[l] = gm * (1 - res[0]) / res[0]
-            record(t, l, "plus", res, gam_plus[l], plus)
-        for j in range(L - 1, -1, -1) if ok else ():  # backward
+        for j in range(L - 1, -1, -1) if ok else ():
             gp = gam_plus[j]
             gm = np.inf if j == L - 1 else gam_minus[j + 1]
             if j in linear:
-                msg_minus = (0.0, 0.0) if j == L - 1 else minus[j + 1]
-                res = linear[j].backward(plus[j], msg_minus, gp, gm)
+                res = linear[j].step("minus", plus[j], None if j == L - 1 else minus[j + 1], gp, gm)
             else:
-                m, msg_in, _ = act(j, gp, gm)
-                res = _extrinsic(m[sq.A_DXA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
-            if not (ok := _check_alpha(res[0])):
+                res = activation(j, "minus", gp, gm)
+            gam_minus[j] = accept(t, j, "minus", res, gp, minus[j], dr_m, dg_m, gam_minus[j], False)
+            if not (ok := np.isfinite(gam_minus[j]) and gam_minus[j] > 0):
                 break
-            gam_minus[j] = gp * (1 - res[0]) / res[0]
-            record(t, j, "minus", res, gam_minus[j], minus)
         if not ok:
             out[:, t, :] = stein[:, t, :] = np.nan
             valid = t
@@ -206,5 +229,8 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
             "long_name": f"Stein divergence E[d w]/v of the {kind} output (the SE assumes alpha_{kind} equals it)",
             "units": "1"})
     ds["valid_iterations"] = valid
-    ds.attrs["quadrature_tol"] = tol
+    if memory:
+        ds.attrs.update(se_method="memory", population=population, population_seed=seed)
+    else:
+        ds.attrs.update(se_method="quadrature", quadrature_tol=tol)
     return ds

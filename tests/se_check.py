@@ -6,7 +6,7 @@ allows z = Phi^-1(1 - ALPHA / (2K)) standard errors (Bonferroni), plus a finite-
 bias allowance BIAS / n_l * |SE| for the O(1/n) corrections of a finite network
 (the limit laws replace empirical spectra and norms).
 
-An SE computed by population integration (``mcsim.se_memory``) has its own error:
+An SE computed by population integration (``memory``, ``mcsim.population``) has its own error:
 :func:`population_se` averages SEEDS independent populations and estimates that
 error's standard deviation from their spread; a check then also allows
 t_{SEEDS-1} of those (Student t at the same Bonferroni level, since the spread is
@@ -17,7 +17,7 @@ import xarray as xr
 from scipy.stats import norm
 from scipy.stats import t as student
 
-from mcsim.se_memory import state_evolution_memory
+from mcsim.state_evolution import state_evolution
 
 ALPHA = 1e-3
 BIAS = 2.0
@@ -42,7 +42,7 @@ SEEDS = 8
 
 def population_se(spec, iterations, population=2**16):
     """(mean, standard error) over SEEDS population SEs of ``spec`` (Datasets)."""
-    runs = [state_evolution_memory(spec, iterations, population=population, seed=s) for s in range(SEEDS)]
+    runs = [state_evolution(spec, iterations, memory=True, population=population, seed=s) for s in range(SEEDS)]
     stacked = xr.concat(runs, "seed")
     return stacked.mean("seed"), stacked.std("seed", ddof=1) / np.sqrt(SEEDS)
 

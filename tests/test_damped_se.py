@@ -1,4 +1,4 @@
-"""The SE with memory (``mcsim.se_memory``): it is the undamped SE at damping 1, and it
+"""The SE with memory (``memory=True``): it is the undamped SE at damping 1, and it
 predicts damped ML-VAMP.  Tolerances: ``tests/se_check.py``."""
 import copy
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import mcsim
-from mcsim.se_memory import state_evolution_memory
 
 from .conftest import CHAIN, lifted
 from .se_check import ALPHA, SEEDS, assert_se_agrees, population_se, se_gaps, student
@@ -25,13 +24,15 @@ def test_damped_or_jump_specs_get_the_se_with_memory():
     jump = copy.deepcopy(lifted())
     jump["run"] = {"divergence": "jump"}
     assert mcsim.state_evolution(mcsim.NetworkSpec.from_dict(jump), 2).attrs["se_method"] == "memory"
-    assert "se_method" not in mcsim.state_evolution(mcsim.NetworkSpec.from_dict(CHAIN), 2).attrs
+    assert mcsim.state_evolution(mcsim.NetworkSpec.from_dict(CHAIN), 2).attrs["se_method"] == "quadrature"
+    with pytest.raises(ValueError, match="undamped runs with the a.e. divergence"):
+        mcsim.state_evolution(mcsim.NetworkSpec.from_dict(jump), 2, memory=False)
 
 
 def test_undamped_chain_equals_the_quadrature_se():
     """Linear networks are exact in both: equal to round-off (measured 2e-15)."""
     spec = mcsim.NetworkSpec.from_dict(CHAIN)
-    memory, quad = state_evolution_memory(spec, 6), mcsim.state_evolution(spec, 6)
+    memory, quad = mcsim.state_evolution(spec, 6, memory=True), mcsim.state_evolution(spec, 6)
     for v in QUANTITIES + ("alpha_plus", "alpha_minus", "gamma_plus", "gamma_minus", "rp_overlap", "rm_overlap"):
         np.testing.assert_allclose(memory[v], quad[v], rtol=1e-12, atol=1e-14, err_msg=v)
 
@@ -59,7 +60,7 @@ def test_damped_chain_matches_monte_carlo(damping):
     spec = mcsim.NetworkSpec.from_dict(_damped(CHAIN, damping))
     ds = mcsim.simulate(spec, 200, 6, seed=21, n_jobs=1)
     assert (ds.valid_iterations == 6).all()
-    assert_se_agrees(ds, state_evolution_memory(spec, 6), QUANTITIES)
+    assert_se_agrees(ds, mcsim.state_evolution(spec, 6), QUANTITIES)
     if damping == 0.5:
         undamped = mcsim.state_evolution(mcsim.NetworkSpec.from_dict(CHAIN), 6)
         z, _ = se_gaps(ds, undamped, ["tau_minus"])["tau_minus"]

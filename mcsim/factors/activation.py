@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import activations
+from kernels import se_quadrature as sq
 
 from ..validation import check_keys, fail, named, number, parameters, width
+from .extrinsic import FactorOutput, extrinsic
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,40 @@ class Activation:
     def kinks(self) -> np.ndarray:
         """The points where phi is not differentiable."""
         return activations.kinks(self.code)
+
+    # ----------------------------------------------------------- state evolution
+    def se_quadrature(self, direction: str, b: float, chi_in: float, msg_in, msg_out, gp, gm,
+                      tol: float) -> FactorOutput:
+        """One update's output by quadrature (``kernels.se_quadrature.activation_moments``):
+        the input z0_{l-1} = b + X, X ~ N(0, chi_in); the messages' errors are
+        beta_in X + N(0, v_in) and beta_out z0_l + N(0, v_out), ``msg_in`` = (beta_in, v_in),
+        ``msg_out`` = (beta_out, v_out) ((0, 0) for the measurement)."""
+        m = sq.activation_moments(self.code, self.par, self.noise_var, b, chi_in, self.noise_var, *msg_in,
+                                  *msg_out, gp, gm, tol)
+        if direction == "plus":
+            return extrinsic(m[sq.A_DZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
+        return extrinsic(m[sq.A_DXA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
+
+    def se_population(self, direction: str, pop, b: float, plus, minus, gp, gm, step: float) -> FactorOutput:
+        """One update's output by Monte Carlo integration over ``pop`` (``mcsim.population``,
+        with its truth samples ``truth_in`` = X and ``truth_out`` = z0_l), from the input
+        messages' histories (``minus`` None for the measurement); ``step`` the jump step
+        of the divergence (0: a.e.)."""
+        X, Z = pop.truth_in, pop.truth_out
+        w_a = pop.noise("a", plus)
+        a = b + X + plus.beta(plus.n - 1) * X + w_a
+        if minus is None:
+            c, w_c = Z, None
+        else:
+            w_c = pop.noise("c", minus)
+            c = Z + minus.beta(minus.n - 1) * Z + w_c
+        x, z = np.empty(pop.size), np.empty(pop.size)
+        alpha_x, alpha_z = activations.activation_prox_vector(self.code, self.par, self.noise_var, a, c, gp, gm,
+                                                              x, z, step)
+        if direction == "plus":
+            v = 0.0 if minus is None else minus.variance()
+            return pop.output("plus", z - Z, c - Z, alpha_z, Z, w_c, v)
+        return pop.output("minus", x - b - X, a - b - X, alpha_x, X, w_a, plus.variance())
 
 
 def _check_penalty(cls, dl, where: str, last: bool) -> tuple:

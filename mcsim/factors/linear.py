@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels.linear import kappa_of
+
 from ..spectra import SpectralLaw, resolve_spectrum, spectrum_from_dict
 from ..validation import check_keys, number, width
+from .extrinsic import FactorOutput
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,87 @@ class LinearSpec:
         u = np.zeros(self.dim)
         u[:k] = sigma * V.apply(x, transpose=True)[:k]
         return U.apply(u) + self.bias
+
+
+class LinearSE:
+    """The SE of one linear map in the SVD basis (docs/state_evolution.md, section 3).
+
+    Every error is a coefficient vector over independent Gaussians: s0 = V^T z0 (variance
+    S_in), xi (the map's noise, nv) and the N(0, 1) variables g+_0..g+_{P-1}, g-_0..g-_{P-1}
+    of a Cholesky factor of each input message's noise process (``History``).  Paired
+    components (i < k) carry sigma_i, one row per node of the singular-value law's
+    quadrature; unpaired U components (i >= k) have u0 = xi and uhat = rho u~/(1 + rho),
+    unpaired V components shat = s~.  Expectations are averages over the law (exact)."""
+
+    def __init__(self, layer: LinearSpec, n_in: int, S_in: float, capacity: int):
+        self.nv = layer.noise_var
+        s, w = layer.law(n_in).quadrature()
+        self.sig, self.w = s[:, None], w
+        k = min(n_in, layer.dim)
+        self.fu, self.fv = k / layer.dim, k / n_in  # paired fraction of the U and V domains
+        self.cap = capacity
+        self.var = np.concatenate([[S_in, self.nv], np.ones(2 * capacity)])
+        self.past = {"plus": [], "minus": []}  # coefficient pairs (paired, unpaired) of earlier new errors
+
+    def _basis(self):
+        return np.zeros((self.sig.shape[0], self.var.size)), np.zeros(self.var.size)
+
+    def _inputs(self, plus, minus):
+        """Coefficients of q+ (V domain) and q- (U domain), paired and unpaired, and the
+        (beta, v) of the messages' latest updates."""
+        P = self.cap
+        qp, qp_u = self._basis()
+        tp = plus.n - 1
+        bp = plus.beta(tp)
+        qp[:, 0] = qp_u[0] = bp
+        qp[:, 2:2 + tp + 1] = qp_u[2:2 + tp + 1] = plus.L[tp, :tp + 1]
+        qm, qm_u = self._basis()
+        bm = vm = 0.0
+        if minus is not None:
+            tm = minus.n - 1
+            bm = minus.beta(tm)
+            qm[:, 0:1] = bm * self.sig
+            qm[:, 1] = qm_u[1] = bm
+            qm[:, 2 + P:2 + P + tm + 1] = qm_u[2 + P:2 + P + tm + 1] = minus.L[tm, :tm + 1]
+            vm = float(minus.L[tm, :tm + 1] @ minus.L[tm, :tm + 1])
+        return qp, qp_u, qm, qm_u, (bp, float(plus.L[tp, :tp + 1] @ plus.L[tp, :tp + 1])), (bm, vm)
+
+    def _E(self, frac, a, a_u, b, b_u):
+        """E[a b] averaged over a domain: the paired part over the law, the unpaired part."""
+        return frac * (self.w @ ((a * b) @ self.var)) + (1.0 - frac) * float(a_u @ (b_u * self.var))
+
+    def step(self, direction, plus, minus, gp, gm):
+        """The :class:`~mcsim.factors.extrinsic.FactorOutput` of the output in ``direction``
+        ("plus": zhat^+ on z_l; "minus": zhat^- on z_{l-1}) from the input messages'
+        histories (``minus`` None for the measurement)."""
+        qp, qp_u, qm, qm_u, (bp, vp), (bm, vm) = self._inputs(plus, minus)
+        sig = self.sig
+        xi, _ = self._basis()
+        xi[:, 1] = 1.0
+        kappa = kappa_of(gm, self.nv)
+        den = gp + kappa * sig**2
+        ds = (gp * qp + kappa * sig * (xi + qm)) / den
+        if direction == "plus":
+            rho = self.nv * gm
+            d = (sig * ds - xi + rho * qm) / (1 + rho)
+            xi_u = np.zeros(self.var.size)
+            xi_u[1] = 1.0
+            d_u = (-xi_u + rho * qm_u) / (1 + rho)
+            q, q_u, frac, beta, v = qm, qm_u, self.fu, bm, vm
+            paired = (kappa * sig[:, 0] ** 2 / den[:, 0] + rho) / (1 + rho)
+            alpha = frac * (self.w @ paired) + (1 - frac) * rho / (1 + rho)
+            T, T_u = sig * np.eye(1, self.var.size, 0) + xi, xi_u  # u0 = sigma s0 + xi; unpaired: xi
+        else:
+            d, d_u = ds, qp_u
+            q, q_u, frac, beta, v = qp, qp_u, self.fv, bp, vp
+            alpha = frac * (self.w @ (gp / den[:, 0])) + (1 - frac)
+            s0 = np.zeros(self.var.size)
+            s0[0] = 1.0
+            T, T_u = np.tile(s0, (sig.shape[0], 1)), s0
+        e, e_u = (d - alpha * q) / (1 - alpha), (d_u - alpha * q_u) / (1 - alpha)
+        past = self.past[direction] + [(e, e_u)]
+        gram = np.array([self._E(frac, e, e_u, a, a_u) for a, a_u in past])
+        self.past[direction] = past
+        E = self._E
+        stein = (E(frac, d, d_u, q, q_u) - beta * E(frac, d, d_u, T, T_u)) / v if v > 0 else np.nan
+        return FactorOutput(alpha, E(frac, d, d_u, d, d_u), E(frac, e, e_u, T, T_u), gram, stein)

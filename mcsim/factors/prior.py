@@ -20,6 +20,7 @@ from kernels import priors
 from kernels import se_quadrature as sq
 
 from ..validation import check_keys, fail, named, parameters, table, width
+from .extrinsic import FactorOutput, extrinsic
 
 
 @dataclass(frozen=True)
@@ -149,3 +150,36 @@ class InputSpec:
         penalty = _build(d["penalty"], "input.penalty", PENALTIES, "kind") if "penalty" in d \
             else prior.matched_penalty("input.penalty")
         return cls(max(1, round(width(d["dim"], "input.dim") * scale)), prior, penalty)
+
+    # ----------------------------------------------------------- state evolution
+    @property
+    def se_exact(self) -> bool:
+        """A gaussian penalty on a gaussian input: linear, so its SE is closed form."""
+        return self.prior.name == "gaussian" and self.penalty.name == "gaussian"
+
+    def se_closed_form(self, hist, gm: float, updates: int) -> FactorOutput:
+        """zhat = c r, c = gm / (gm + 1/var): d = (c - 1) z0 + c q and e = -z0 at every
+        update (``updates`` so far, this one included), whatever the message."""
+        c = gm / (gm + 1.0 / self.penalty.var)
+        S0 = self.prior.second_moment()
+        t = hist.n - 1
+        beta, K = hist.beta(t), hist.K()[t, t]
+        dd = (c - 1) ** 2 * S0 + 2 * c * (c - 1) * beta * S0 + c * c * K
+        return FactorOutput(c, dd, -S0, np.full(updates, S0), c)
+
+    def se_quadrature(self, beta: float, v: float, gm: float, tol: float) -> FactorOutput:
+        """One update's output by quadrature (``kernels.se_quadrature.prior_moments``) for
+        the message error beta z0 + N(0, v)."""
+        m = sq.prior_moments(self.prior.se_code, *self.prior.se_params, self.penalty.code, self.penalty.par,
+                             beta, v, gm, tol)
+        return extrinsic(m[sq.P_DZR], *m[sq.P_DD:], beta, v)
+
+    def se_population(self, pop, hist, gm: float) -> FactorOutput:
+        """One update's output by Monte Carlo integration over ``pop`` (truth samples
+        ``truth_in``) from the message's history."""
+        X = pop.truth_in
+        w = pop.noise("r", hist)
+        r = X + hist.beta(hist.n - 1) * X + w
+        zhat = np.empty(pop.size)
+        alpha = priors.prior_prox_vector(self.penalty.code, float(self.penalty.par), r, gm, zhat)
+        return pop.output("plus", zhat - X, r - X, alpha, X, w, hist.variance())
