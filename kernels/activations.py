@@ -18,34 +18,44 @@ Codes:
  LIFTED_RELU (1): f = nu/2 (z - x)^2 + I(z >= 0) (convex, Lipschitz prox):
      z* = max(0, (k2 a + gm c) / (k2 + gm)), k2 = nu gp / (nu + gp),
      x* = (nu z* + gp a) / (nu + gp).
+ HARDTANH (2): the matched factor of z = clip(x, -1, 1) + N(0, nv), reduced to x as for
+     PWL and solved by comparing its three pieces' minimisers (``kernels.hardtanh``).
 For the measurement (gm = inf, c = y): kappa = 1/nv and z* = y.
 """
 import numpy as np
 from numba import njit
 
+from . import hardtanh
 from .linear import kappa_of
 
-PWL, LIFTED_RELU = 0, 1
+PWL, LIFTED_RELU, HARDTANH = 0, 1, 2
 SLOPE, NU = 0, 1  # fields of the parameter record
 N_PAR = 2
-MAX_BREAKS = 4  # most breakpoints any factor's prox has in a, for fixed c
+MAX_BREAKS = max(4, hardtanh.MAX_BREAKS)  # most breakpoints any factor's prox has in a, for fixed c
 
 
 @njit(cache=True)
 def phi(code, par, x):
-    """The true activation of a factor: x (x >= 0), slope x (x < 0) for PWL and LIFTED_RELU."""
+    """The true activation of a factor: x (x >= 0), slope x (x < 0) for PWL and LIFTED_RELU;
+    clip(x, -1, 1) for HARDTANH."""
+    if code == HARDTANH:
+        return hardtanh.phi(x)
     return x if x >= 0.0 else par[SLOPE] * x
 
 
 @njit(cache=True)
 def phi_derivative(code, par, x):
-    """phi'(x), with phi'(kink) the left slope."""
+    """phi'(x), with phi'(kink) the slope on its left (PWL) or 0 (HARDTANH)."""
+    if code == HARDTANH:
+        return hardtanh.phi_derivative(x)
     return 1.0 if x > 0.0 else par[SLOPE]
 
 
 @njit(cache=True)
 def kinks(code):
     """The points where phi is not differentiable."""
+    if code == HARDTANH:
+        return np.array([-1.0, 1.0])
     return np.zeros(1)
 
 
@@ -111,6 +121,9 @@ def activation_prox(code, par, nv, a, c, gp, gm):
         slope = par[SLOPE]
         x, dxa, dxc, dh = pwl_prox(a, c, gp, kappa_of(gm, nv), slope)
         return _matched(x, dxa, dxc, dh, x if x >= 0.0 else slope * x, c, nv, gm)
+    if code == HARDTANH:
+        x, dxa, dxc, dh = hardtanh.prox(a, c, gp, kappa_of(gm, nv))
+        return _matched(x, dxa, dxc, dh, hardtanh.phi(x), c, nv, gm)
     nu = par[NU]
     k2 = nu * gp / (nu + gp)
     t = (k2 * a + gm * c) / (k2 + gm)
@@ -130,6 +143,8 @@ def activation_breakpoints_into(code, par, nv, c, gp, gm, out):
         k2 = nu * gp / (nu + gp)
         out[0] = -gm * c / k2
         return 1
+    if code == HARDTANH:
+        return hardtanh.breakpoints_into(c, gp, kappa_of(gm, nv), out)
     slope = par[SLOPE]
     kappa = kappa_of(gm, nv)
     out[0] = -kappa * c / gp

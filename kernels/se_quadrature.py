@@ -109,7 +109,7 @@ def _pdf(t):
 
 
 @njit(cache=True)
-def _piece(sd, lo, hi):
+def truncated_moments(sd, lo, hi):
     """(E[1], E[t], E[t^2]) over lo < t < hi for t ~ N(0, sd^2) (lo, hi may be infinite)."""
     al = lo / sd
     be = hi / sd
@@ -195,15 +195,16 @@ def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
     pieces, sd = _pieces(ma, va, brk, nb, edges, s1, s2)
     for i in range(pieces):
         if va > 0.0:
-            m0, m1, m2 = _piece(sd, edges[i], edges[i + 1])
+            m0, m1, m2 = truncated_moments(sd, edges[i], edges[i + 1])
         else:
             m0, m1, m2 = 1.0, 0.0, 0.0
         if m0 == 0.0 and m2 == 0.0:
             continue
         xa, za, dxa, dzc = activation_prox(code, par, nv_hat, ma + s1[i], c, gp, gm)
         xb, zb, _, _ = activation_prox(code, par, nv_hat, ma + s2[i], c, gp, gm)
-        x1 = (xb - xa) / (s2[i] - s1[i])
-        z1 = (zb - za) / (s2[i] - s1[i])
+        gap = s2[i] - s1[i]  # 0 only on a piece narrower than round-off (coincident breakpoints)
+        x1 = (xb - xa) / gap if gap > 0.0 else 0.0
+        z1 = (zb - za) / gap if gap > 0.0 else 0.0
         x0 = xa - x1 * s1[i]  # x*(ma + t) = x0 + x1 t on this piece
         z0 = za - z1 * s1[i]
         out[A_DZC] += dzc * m0
@@ -285,10 +286,11 @@ def _prior_given_z(z, mr, v, pen_code, pen_par, gam, work, out):
     edges, s1, s2 = work[E0:S0], work[S0:T0], work[T0:WORK]
     pieces, sd = _pieces(mr, v, brk, nb, edges, s1, s2)
     for i in range(pieces):
-        m0, m1, m2 = _piece(sd, edges[i], edges[i + 1]) if v > 0.0 else (1.0, 0.0, 0.0)
+        m0, m1, m2 = truncated_moments(sd, edges[i], edges[i + 1]) if v > 0.0 else (1.0, 0.0, 0.0)
         za, dz = prior_prox(pen_code, pen_par, mr + s1[i], gam)
         zb, _ = prior_prox(pen_code, pen_par, mr + s2[i], gam)
-        z1 = (zb - za) / (s2[i] - s1[i])
+        gap = s2[i] - s1[i]
+        z1 = (zb - za) / gap if gap > 0.0 else 0.0
         out[P_DZR] += dz * m0
         _add_error_moments(out, P_DD, za - z1 * s1[i] - z, z1, mr - z, 1.0, z, m0, m1, m2)
 

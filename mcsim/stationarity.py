@@ -12,14 +12,15 @@ against the KKT conditions of min F with the deterministic maps as constraints:
   part of it from z_l's own factor (grad f_0, or e_l / nv_l): 0 at a stationary point,
   at most 1.  NaN for deterministic variables.
 
-Kinks: where an activation's input (or an l1-penalised z_0) is within ``eps`` of 0 (eps = 10 x the largest
-consensus gap of that variable, at least 1e-12 of its scale), phi'(0) may be anything
-in [slope, 1] (the Clarke subdifferential).  Those slopes are chosen to minimise the
+Kinks: where an activation's input is within ``eps`` of a kink of phi (or an l1-penalised
+z_0 of 0; eps = 10 x the largest consensus gap of that variable, at least 1e-12 of its
+scale), phi' there may be anything in the interval of phi's one-sided slopes (the Clarke
+subdifferential: [slope, 1] at the relu's 0, [0, 1] at hardtanh's -1 and 1).  Those slopes are chosen to minimise the
 gradient norm (box-constrained least squares, ``scipy.optimize.lsq_linear``, one
 activation layer at a time, sweeping while the norm falls by 1 % or more: the
 residual is bilinear across layers, so this is an upper bound of the minimum-norm
 subgradient); the l1 penalty's subgradient [-lam, lam] at 0 absorbs what it can.
-``gradient_ae_l`` is the same with phi'(0) = slope and no choice at the activations.
+``gradient_ae_l`` is the same with phi' at a kink its lower end, and no choice at the activations.
 """
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def _norm_ratio(a, b):
     return np.linalg.norm(a) / nb if nb > 0 else np.linalg.norm(a)
 
 
-def _near_zero(x, gap):
-    """Components within eps = max(10 gap, 1e-12 max|x|) of 0: kinks of a penalty."""
-    return np.abs(x) <= max(10 * gap, 1e-12 * np.max(np.abs(x)))
+def _near_zero(x, gap, at=0.0):
+    """Components within eps = max(10 gap, 1e-12 max|x|) of ``at``: a kink of a penalty."""
+    return np.abs(x - at) <= max(10 * gap, 1e-12 * np.max(np.abs(x)))
 
 
 def _map(net, j, x):
@@ -72,13 +73,15 @@ def kkt_report(net, estimates: Estimates, signal: int = 0) -> dict[str, np.ndarr
     dphi = np.full(z.size, np.nan)
     blocks = []
     for j, layer in enumerate(spec.layers):
-        if layer.kind != "linear" and layer.slope < 1.0:
-            x = zm[j]
-            idx = voff[j] + np.flatnonzero(_near_zero(x, gap[j]))
+        if layer.kind != "linear" and layer.clarke[0] < layer.clarke[1]:
+            near = np.zeros(zm[j].size, bool)
+            for kink in layer.kinks:
+                near |= _near_zero(zm[j], gap[j], kink)
+            idx = voff[j] + np.flatnonzero(near)
             report["kinks"][j] = idx.size
             if idx.size:
-                blocks.append((idx, layer.slope))
-                dphi[idx] = layer.slope
+                blocks.append((idx, layer.clarke))
+                dphi[idx] = layer.clarke[0]
 
     def residual(d):
         g = problem.value_grad_full(z.copy(), d)[1]
@@ -87,7 +90,7 @@ def kkt_report(net, estimates: Estimates, signal: int = 0) -> dict[str, np.ndarr
     r_ae = residual(dphi)
     best = np.linalg.norm(r_ae)
     for _ in range(MAX_SWEEPS if blocks else 0):
-        for idx, slope in blocks:
+        for idx, bounds in blocks:
             base = residual(dphi)
             cols = np.empty((base.size, idx.size))
             for k, i in enumerate(idx):
@@ -95,7 +98,7 @@ def kkt_report(net, estimates: Estimates, signal: int = 0) -> dict[str, np.ndarr
                 trial[i] += 1.0
                 cols[:, k] = residual(trial) - base
             c = base - cols @ dphi[idx]
-            dphi[idx] = lsq_linear(cols, -c, bounds=(slope, 1.0)).x
+            dphi[idx] = lsq_linear(cols, -c, bounds=bounds).x
         now = np.linalg.norm(residual(dphi))
         if now > 0.99 * best:
             break

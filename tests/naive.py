@@ -17,6 +17,21 @@ def phi(x, slope):
     return np.where(x >= 0, x, slope * x)
 
 
+def hardtanh_prox(a, c, gp, kappa):
+    """x* = argmin_x kappa/2 (clip(x, -1, 1) - c)^2 + gp/2 (x - a)^2 by comparing the
+    minimisers on x <= -1, -1 <= x <= 1 and x >= 1, with dx*/da, dx*/dc, phi'(x*)."""
+    cost = lambda x: 0.5 * kappa * (np.clip(x, -1, 1) - c) ** 2 + 0.5 * gp * (x - a) ** 2  # noqa: E731
+    mid = (kappa * c + gp * a) / (kappa + gp)
+    inner = np.abs(mid) < 1
+    cands = [(np.clip(mid, -1, 1), np.where(inner, gp / (kappa + gp), 0.0), np.where(inner, kappa / (kappa + gp), 0.0),
+              inner.astype(float)),
+             (np.minimum(a, -1.0), (a < -1).astype(float), np.zeros_like(a), np.zeros_like(a)),
+             (np.maximum(a, 1.0), (a > 1).astype(float), np.zeros_like(a), np.zeros_like(a))]
+    costs = np.stack([cost(x) for x, *_ in cands])
+    pick = np.argmin(costs, axis=0)  # first of equal costs: the middle piece
+    return tuple(np.choose(pick, [cand[k] for cand in cands]) for k in range(4))
+
+
 def prior_prox(code, par, r, gam):
     """(zhat, d zhat / d r) of argmin_z f_0(z) + gam/2 (z - r)^2: f_0 = z^2 / (2 par)
     (code "gaussian") or par |z| (code "l1")."""
@@ -50,7 +65,15 @@ def activation_prox(kind, slope, nu, nv, a, c, gp, gm):
     kind "matched": f = (z - phi(x))^2 / (2 nv) (z = phi(x) + noise); eliminating z,
     kappa = gm / (1 + nv gm), z* = (phi(x*) + nv gm c) / (1 + nv gm); for the
     measurement (gm = inf) kappa = 1 / nv and z* = c.
+    kind "hardtanh": the matched factor of z = clip(x, -1, 1) + noise;
     kind "lifted_relu": f = nu/2 (z - x)^2 + I(z >= 0)."""
+    if kind == "hardtanh":
+        kappa = 1.0 / nv if np.isinf(gm) else gm / (1.0 + nv * gm)
+        x, dxa, dxc, dphi = hardtanh_prox(a, c, gp, kappa)
+        if np.isinf(gm):
+            return x, c, dxa, np.ones_like(c)
+        rho = nv * gm
+        return x, (np.clip(x, -1, 1) + rho * c) / (1 + rho), dxa, (dphi * dxc + rho) / (1 + rho)
     if kind == "lifted_relu":
         k2 = nu * gp / (nu + gp)
         t = (k2 * a + gm * c) / (k2 + gm)
@@ -112,7 +135,8 @@ def mlvamp_records(net, iterations: int) -> np.ndarray:
             zp, zm, ap, am = linear_step(U[j], V[j], net.sigma[j], layer.bias, layer.noise_var, gam_plus[j], gm,
                                          r_plus[j], c)
             return (zp, ap) if forward else (zm, am)
-        x, z, dxa, dzc = activation_prox(layer.penalty[0], layer.slope, layer.penalty[1].get("nu", 0.0),
+        kind = "hardtanh" if layer.kind == "hardtanh" else layer.penalty[0]
+        x, z, dxa, dzc = activation_prox(kind, getattr(layer, "slope", 0.0), layer.penalty[1].get("nu", 0.0),
                                          layer.noise_var, r_plus[j], c, gam_plus[j], gm)
         return (z, np.mean(dzc)) if forward else (x, np.mean(dxa))
 

@@ -53,6 +53,11 @@ class PiecewiseLinear(Activation):
         par[activations.NU] = self.penalty[1].get("nu", 0.0)
         return par
 
+    @property
+    def clarke(self) -> tuple[float, float]:
+        """phi's one-sided slopes at its kink 0."""
+        return self.slope, 1.0
+
     def output_second_moment(self, b: float, chi: float) -> float:
         sd = np.sqrt(chi)
         pos = ndtr(b / sd)
