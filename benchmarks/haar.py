@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import ortho_group
 from threadpoolctl import threadpool_limits
 
-from kernels import haar
+from mcsim.kernels import haar
 from mcsim.ensembles import haar_factor
 
 from .timing import median_time, table

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.activations import activation_prox
+from mcsim.kernels.activations import activation_prox
 
 from .ensembles import Network
 from .packing import network_arrays

@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from kernels.mlvamp import ROW
+from mcsim.kernels.mlvamp import ROW
 
 from .baselines import adam, checkpoints, lbfgs
 from .config import read_study_file

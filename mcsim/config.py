@@ -15,10 +15,11 @@ import json
 import math
 from pathlib import Path
 
+from . import studies
 from .ensembles import HAAR_METHODS
 from .spec import NetworkSpec, SpecError, read_toml
 
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
+STUDIES = Path(studies.__file__).resolve().parent  # the shipped study files (package data)
 _SCALARS = {"description", "iterations", "networks", "scales", "seed", "shard_size", "haar"}
 
 

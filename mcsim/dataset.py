@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from kernels.mlvamp import ROW
+from mcsim.kernels.mlvamp import ROW
 
 from .spec import NetworkSpec
 

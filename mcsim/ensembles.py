@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import haar
+from mcsim.kernels import haar
 
 from .spec import NetworkSpec
 from .truth import signal_moments

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from kernels import mlvamp
+from mcsim.kernels import mlvamp
 
 from .dataset import trajectory_dataset
 from .ensembles import Network, check_haar_method, draw_network

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.objective import objective_grad
+from mcsim.kernels.objective import objective_grad
 
 from .ensembles import Network
 from .packing import network_arrays

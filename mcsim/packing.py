@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.activations import N_PAR
-from kernels.layout import ACTIVATION, LINEAR, NetworkArrays, SignalArrays
+from mcsim.kernels.activations import N_PAR
+from mcsim.kernels.layout import ACTIVATION, LINEAR, NetworkArrays, SignalArrays
 
 from .ensembles import Network
 

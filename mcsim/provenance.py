@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import kernels
+from mcsim import kernels, studies
 
 from . import __version__
 
@@ -31,23 +31,31 @@ def git_commit(root: Path = REPOSITORY) -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def digest_of(packages) -> str:
-    """SHA-256 (first 16 hex digits) of every ``.py`` file in the folders ``packages``,
-    with its folder and file name, in sorted order."""
+def digest_of(packages: dict) -> str:
+    """SHA-256 (first 16 hex digits) of every ``.py`` file under the folders of
+    ``packages`` (label -> folder), each with its label and path, in sorted order; a
+    folder's subfolders that are packages of their own (other labels) are left to them."""
     h = hashlib.sha256()
-    for package in packages:
-        for path in sorted(Path(package).glob("*.py")):
-            h.update(f"{Path(package).name}/{path.name}\0".encode())
+    folders = {Path(f).resolve() for f in packages.values()}
+    for label, folder in sorted(packages.items()):
+        folder = Path(folder).resolve()
+        for path in sorted(folder.rglob("*.py")):
+            if any(folder in other.parents and other in path.parents for other in folders):
+                continue
+            h.update(f"{label}/{path.relative_to(folder).as_posix()}\0".encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=1)
 def source_digest() -> str:
-    """:func:`digest_of` the code that computes results, the ``mcsim`` and ``kernels``
-    packages.  It goes into every shard key, so a resumed study never reuses a shard
-    that other code computed (an edited kernel, an uncommitted change, another version)."""
-    return digest_of([Path(__file__).resolve().parent, Path(kernels.__file__).resolve().parent])
+    """:func:`digest_of` the code that computes results: the ``mcsim`` package with its
+    kernels (wherever they are installed; the study files are left out, their content
+    is in each shard key).  It goes into every shard key, so a resumed study never
+    reuses a shard that other code computed (an edited kernel, an uncommitted change,
+    another version)."""
+    return digest_of({"mcsim": Path(__file__).resolve().parent, "kernels": Path(kernels.__file__).resolve().parent,
+                      "studies": Path(studies.__file__).resolve().parent})
 
 
 def package_versions() -> dict[str, str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from kernels import mlvamp
+from mcsim.kernels import mlvamp
 
 from .dataset import trajectory_dataset
 from .factors.linear import LinearSE

@@ -9,7 +9,7 @@ kernel's code.
 """
 import numpy as np
 
-from kernels.mlvamp import ROW
+from mcsim.kernels.mlvamp import ROW
 
 
 def phi(x, slope):

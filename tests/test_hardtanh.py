@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import mcsim
-from kernels.activations import HARDTANH, activation_breakpoints, activation_prox
-from kernels import se_quadrature as sq
+from mcsim.kernels.activations import HARDTANH, activation_breakpoints, activation_prox
+from mcsim.kernels import se_quadrature as sq
 from mcsim.ensembles import draw_network
 
 from . import naive

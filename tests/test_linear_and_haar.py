@@ -4,7 +4,7 @@ import pytest
 from scipy.fft import dct
 from scipy.stats import ks_2samp, norm
 
-from kernels.linear import linear_backward, linear_forward
+from mcsim.kernels.linear import linear_backward, linear_forward
 from mcsim.ensembles import haar_factor, haar_orthogonal
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mcsim
-from kernels import mlvamp as K
+from mcsim.kernels import mlvamp as K
 from mcsim.admm import PeacemanRachford
 from mcsim.ensembles import draw_network
 from mcsim.montecarlo import run_mlvamp

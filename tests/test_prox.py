@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, minimize_scalar
 
-from kernels.activations import LIFTED_RELU, PWL, activation_breakpoints, activation_prox
-from kernels.priors import GAUSSIAN, L1, prior_prox
+from mcsim.kernels.activations import LIFTED_RELU, PWL, activation_breakpoints, activation_prox
+from mcsim.kernels.priors import GAUSSIAN, L1, prior_prox
 
 RNG_SEED = 20261127
 
@@ -144,7 +144,7 @@ def test_jump_divergence_is_the_derivative_where_the_prox_is_affine(code, slope,
     """The "jump" divergence (g(u + h) - g(u - h)) / 2h equals the a.e. derivative wherever g
     is affine on [u - h, u + h]: everywhere for the identity, away from the kink for the
     lifted relu (components within 2h of it are left out)."""
-    from kernels.activations import activation_prox_vector
+    from mcsim.kernels.activations import activation_prox_vector
     rng = np.random.default_rng(RNG_SEED)
     a, c = rng.normal(0, 2, 2000), rng.normal(0, 2, 2000)
     gp, step = 1.5, 0.02

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from kernels import activations, priors
-from kernels import se_quadrature as sq
+from mcsim.kernels import activations, priors
+from mcsim.kernels import se_quadrature as sq
 from mcsim.factors.prior import LAWS
 
 from . import naive

@@ -271,20 +271,39 @@ def test_killed_study_leaves_no_orphaned_workers(tmp_path):
 
 
 def test_source_digest_changes_with_any_kernel_source(tmp_path):
-    """The code identity in shard keys: a copy of the sources has the same digest, and a
+    """The code identity in shard keys: a copy of the sources laid out as an install lays
+    them (kernels and studies inside mcsim) has the same digest as the checkout, and a
     one-character edit of a kernel changes it."""
+    import shutil
+
     from mcsim.provenance import digest_of, source_digest
-    copies = []
-    for package in ("mcsim", "kernels"):
-        copy = tmp_path / package
-        copy.mkdir()
-        for path in (ROOT / package).glob("*.py"):
-            (copy / path.name).write_bytes(path.read_bytes())
-        copies.append(copy)
-    assert digest_of(copies) == source_digest()
-    linear = tmp_path / "kernels" / "linear.py"
+    copy = tmp_path / "mcsim"
+    shutil.copytree(ROOT / "mcsim", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for sub in ("kernels", "studies"):
+        shutil.copytree(ROOT / sub, copy / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    layout = {"mcsim": copy, "kernels": copy / "kernels", "studies": copy / "studies"}
+    assert digest_of(layout) == source_digest()
+    linear = copy / "kernels" / "linear.py"
     linear.write_text(linear.read_text().replace("1.0 + rho", "1.0 +rho", 1))
-    assert digest_of(copies) != source_digest()
+    assert digest_of(layout) != source_digest()
+
+
+def test_a_plain_install_runs_from_any_folder(tmp_path):
+    """``pip install .`` (not editable): the kernels and the study files are inside the
+    mcsim package, no top-level ``kernels`` is installed, and ``list`` finds the studies
+    from another folder."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--target", str(target), str(ROOT)], check=True, capture_output=True, timeout=300)
+    assert (target / "mcsim" / "kernels" / "mlvamp.py").is_file() and not (target / "kernels").exists()
+    assert (target / "mcsim" / "studies" / "networks" / "talk.toml").is_file()
+    env = dict(os.environ, PYTHONPATH=str(target))
+    listed = subprocess.run([sys.executable, "-m", "mcsim.study", "list"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and "scaling" in listed.stdout and "talk_relu" in listed.stdout, listed.stderr
+    where = subprocess.run([sys.executable, "-c", "import mcsim.kernels; print(mcsim.kernels.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert where.stdout.startswith(str(target)), where
 
 
 def test_shards_of_other_code_are_recomputed(tmp_path, capsys, monkeypatch):

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import activations
-from kernels import se_quadrature as sq
+from mcsim.kernels import activations
+from mcsim.kernels import se_quadrature as sq
 
 from ..validation import check_keys, fail, named, number, parameters, width
 from .extrinsic import FactorOutput, extrinsic

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from kernels import activations
-from kernels.se_quadrature import truncated_moments
+from mcsim.kernels import activations
+from mcsim.kernels.se_quadrature import truncated_moments
 
 from .activation import Activation
 

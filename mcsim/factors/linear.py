@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.linear import kappa_of
+from mcsim.kernels.linear import kappa_of
 
 from ..spectra import SpectralLaw, resolve_spectrum, spectrum_from_dict
 from ..validation import check_keys, number, width

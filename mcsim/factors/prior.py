@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from kernels import priors
-from kernels import se_quadrature as sq
+from mcsim.kernels import priors
+from mcsim.kernels import se_quadrature as sq
 
 from ..validation import check_keys, fail, named, parameters, table, width
 from .extrinsic import FactorOutput, extrinsic

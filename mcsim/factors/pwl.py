@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from kernels import activations
+from mcsim.kernels import activations
 
 from ..validation import fail, number
 from .activation import Activation
