@@ -35,12 +35,18 @@ MAX_BREAKS = max(4, hardtanh.MAX_BREAKS)  # most breakpoints any factor's prox h
 
 
 @njit(cache=True)
+def pwl(x, slope):
+    """x (x >= 0), slope x (x < 0)."""
+    return x if x >= 0.0 else slope * x
+
+
+@njit(cache=True)
 def phi(code, par, x):
     """The true activation of a factor: x (x >= 0), slope x (x < 0) for PWL and LIFTED_RELU;
     clip(x, -1, 1) for HARDTANH."""
     if code == HARDTANH:
         return hardtanh.phi(x)
-    return x if x >= 0.0 else par[SLOPE] * x
+    return pwl(x, par[SLOPE])
 
 
 @njit(cache=True)
@@ -76,8 +82,7 @@ def _pwl_branch(a, c, gp, kappa, s):
 
 @njit(cache=True)
 def _pwl_cost(x, a, c, gp, kappa, slope):
-    h = x if x >= 0.0 else slope * x
-    return 0.5 * kappa * (h - c) ** 2 + 0.5 * gp * (x - a) ** 2
+    return 0.5 * kappa * (pwl(x, slope) - c) ** 2 + 0.5 * gp * (x - a) ** 2
 
 
 @njit(cache=True)
@@ -120,7 +125,7 @@ def activation_prox(code, par, nv, a, c, gp, gm):
     if code == PWL:
         slope = par[SLOPE]
         x, dxa, dxc, dh = pwl_prox(a, c, gp, kappa_of(gm, nv), slope)
-        return _matched(x, dxa, dxc, dh, x if x >= 0.0 else slope * x, c, nv, gm)
+        return _matched(x, dxa, dxc, dh, pwl(x, slope), c, nv, gm)
     if code == HARDTANH:
         x, dxa, dxc, dh = hardtanh.prox(a, c, gp, kappa_of(gm, nv))
         return _matched(x, dxa, dxc, dh, hardtanh.phi(x), c, nv, gm)

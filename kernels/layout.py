@@ -13,6 +13,7 @@ bias ``bias[j]``; the input penalty is ``prior_code`` with parameter ``prior_par
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 LINEAR, ACTIVATION = 0, 1
 
@@ -47,3 +48,12 @@ class SignalArrays(NamedTuple):
     bvar: np.ndarray
     r_minus: np.ndarray
     gam_minus: np.ndarray
+
+
+@njit(cache=True)
+def widest(voff):
+    """max_l n_l over the variables at offsets ``voff``."""
+    nmax = 0
+    for j in range(voff.size - 1):
+        nmax = max(nmax, voff[j + 1] - voff[j])
+    return nmax

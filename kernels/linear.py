@@ -1,4 +1,4 @@
-"""The linear step of ML-VAMP in the SVD basis of W = U diag(sigma) V^T (DESIGN.md 3).
+"""The linear step of ML-VAMP in the SVD basis of W = U diag(sigma) V^T (docs/algorithm.md, section 4).
 
 With s~ = V^T r^+_{l-1}, u~ = U^T (r^-_l - b), kappa = gm / (1 + nv gm), rho = nv gm:
 

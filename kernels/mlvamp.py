@@ -33,7 +33,7 @@ from numba import njit
 
 from .activations import activation_prox_vector
 from .haar import factor_apply_rows
-from .layout import LINEAR
+from .layout import LINEAR, widest
 from .linear import linear_backward, linear_forward
 from .priors import prior_prox_vector
 
@@ -132,9 +132,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
     total = voff[L]
     r_plus = np.zeros((B, total))
     s_t = np.zeros((B, total))
-    nmax = 0
-    for j in range(L + 1):
-        nmax = max(nmax, voff[j + 1] - voff[j])
+    nmax = widest(voff)
     u_t = np.zeros((B, voff[L + 1]))  # u~ = U^T (r^-_l - b) at the offsets of z_l (the measurement's: U^T (y - b))
     work = np.zeros((B, nmax))
     shifted = np.zeros((B, nmax))  # r^-_l - b

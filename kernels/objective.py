@@ -1,4 +1,4 @@
-"""The MAP objective of a network and its gradient (DESIGN.md 3), for B signals.
+"""The MAP objective of a network and its gradient (docs/algorithm.md, section 1), for B signals.
 
     F(z) = f_0(z_0) + sum over noisy maps l of |z_l - h_l(z_{l-1})|^2 / (2 nv_l),   z_L = y,
 
@@ -24,7 +24,7 @@ from numba import njit
 
 from .activations import phi, phi_derivative
 from .haar import factor_apply
-from .layout import LINEAR
+from .layout import LINEAR, widest
 from .priors import GAUSSIAN
 
 
@@ -53,9 +53,7 @@ def objective_grad(net, y, z, dphi, grad):
     voff, kind, nv, bias, prior_code, prior_par = net.voff, net.kind, net.nv, net.bias, net.prior_code, net.prior_par
     mats, uoff, vofm, ucode, vcode, sig, soff = net.mats, net.uoff, net.vofm, net.ucode, net.vcode, net.sig, net.soff
     L = kind.size
-    nmax = 0
-    for j in range(L + 1):
-        nmax = max(nmax, voff[j + 1] - voff[j])
+    nmax = widest(voff)
     tmp = np.empty(nmax)
     h = np.empty(voff[L + 1])       # h_l(z_{l-1}) at the offsets of z_l
     scaled = np.zeros(voff[L + 1])  # e_l / nv_l of noisy maps

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcsim.kernels.activations import activation_prox
+from mcsim.kernels.linear import kappa_of
 
 from .ensembles import Network
 from .packing import network_arrays
@@ -36,7 +37,7 @@ from .packing import network_arrays
 def _linear_prox(W, b, nv, gp, gm, a, c):
     """argmin_{z, x} |z - W x - b|^2 / (2 nv) + gm/2 |z - c|^2 + gp/2 |x - a|^2 (gm = inf: z = c;
     nv = 0: z = W x + b), by a dense solve: (kappa W^T W + gp I) x = kappa W^T (c - b) + gp a."""
-    kappa = 1.0 / nv if np.isinf(gm) else gm / (1.0 + nv * gm)
+    kappa = kappa_of(gm, nv)
     x = np.linalg.solve(kappa * W.T @ W + gp * np.eye(W.shape[1]), kappa * W.T @ (c - b) + gp * a)
     z = c if np.isinf(gm) else (W @ x + b + nv * gm * c) / (1.0 + nv * gm)
     return z, x

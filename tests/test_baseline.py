@@ -11,6 +11,8 @@ from mcsim.montecarlo import run_mlvamp, run_trajectory
 from .conftest import CHAIN, TALK, lifted, stochastic
 from .naive import mlvamp_records
 
+pytestmark = pytest.mark.kernels  # also run without the JIT, with coverage (.ci/run)
+
 LAPLACE_CHAIN = {**CHAIN, "input": {"dim": 200, "prior": {"law": "laplace", "scale": 0.7}}}
 
 

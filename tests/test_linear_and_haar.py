@@ -7,6 +7,8 @@ from scipy.stats import ks_2samp, norm
 from mcsim.kernels.linear import linear_backward, linear_forward
 from mcsim.ensembles import haar_factor, haar_orthogonal
 
+pytestmark = pytest.mark.kernels  # also run without the JIT, with coverage (.ci/run)
+
 
 @pytest.mark.parametrize("n_in,n_out,nv", [(30, 50, 0.2), (50, 30, 0.0), (40, 40, 0.5)])
 def test_linear_step_matches_dense_joint_prox(n_in, n_out, nv):

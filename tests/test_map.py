@@ -20,6 +20,7 @@ def _net(d, seed, scale=1.0, haar="auto"):
     return draw_network(mcsim.NetworkSpec.from_dict(d).scaled(scale), np.random.default_rng(seed), haar)
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("name", NETWORKS)
 def test_gradient_matches_central_differences(name):
     """Directional derivative of F by central differences, h = 1e-5 on a unit direction:
@@ -47,6 +48,7 @@ def test_free_variables():
         MapProblem(_net(lifted(), 0))
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("name", ["chain", "sparse_chain", "talk", "stochastic", "lifted"])
 def test_frozen_mlvamp_is_peaceman_rachford_admm(name):
     """ML-VAMP (SVD basis, extrinsic messages) with its precisions frozen at the values an

@@ -29,7 +29,7 @@ def test_simulate_is_reproducible_and_named():
 
 
 def test_damping_keeps_the_fixed_point():
-    """Damped and undamped ML-VAMP share their fixed points (DESIGN.md 3): run both until
+    """Damped and undamped ML-VAMP share their fixed points (docs/algorithm.md, section 3): run both until
     their last step changes tau by < 1e-12 relative, then they agree to 1e-10."""
     spec = _small_chain()
     plain = mcsim.run_network(spec, 150, seed=3)

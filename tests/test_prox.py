@@ -6,6 +6,8 @@ from scipy.optimize import minimize, minimize_scalar
 from mcsim.kernels.activations import LIFTED_RELU, PWL, activation_breakpoints, activation_prox
 from mcsim.kernels.priors import GAUSSIAN, L1, prior_prox
 
+pytestmark = pytest.mark.kernels  # also run without the JIT, with coverage (.ci/run)
+
 RNG_SEED = 20261127
 
 
@@ -128,7 +130,7 @@ def test_prior_divergence_is_finite_difference(code, par):
 
 
 def test_relu_prox_jumps():
-    """The relu MAP prox is discontinuous across the switching line a = -c / theta (DESIGN.md 3)."""
+    """The relu MAP prox is discontinuous across the switching line a = -c / theta (docs/algorithm.md, section 5)."""
     gp, gm, c = 1.0, 3.0, 1.0
     theta = (np.sqrt(gp * (gm + gp)) + gp) / gm
     a0 = -c / theta

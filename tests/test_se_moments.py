@@ -21,6 +21,8 @@ from mcsim.factors.prior import LAWS
 
 from . import naive
 
+pytestmark = pytest.mark.kernels  # also run without the JIT, with coverage (.ci/run)
+
 N = 2**20
 ALPHA = 1e-3
 PRIOR_CASES = [  # (law, penalty, beta, v, gam)

@@ -114,7 +114,7 @@ def test_relu_map_exact_before_the_first_relu_message():
 
 @pytest.mark.slow
 def test_relu_map_gap(capsys):
-    """Measure the relu MAP gap |MC - SE| / SE at two widths and report it (DESIGN.md 5)."""
+    """Measure the relu MAP gap |MC - SE| / SE at two widths and report it (docs/state_evolution.md, section 5)."""
     iters = 8
     lines = []
     for scale, nets in [(0.5, 200), (2.0, 100)]:
