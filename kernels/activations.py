@@ -61,7 +61,7 @@ def phi_derivative(code, par, x):
 def kinks(code):
     """The points where phi is not differentiable."""
     if code == HARDTANH:
-        return np.array([-1.0, 1.0])
+        return np.array([hardtanh.LOW, hardtanh.HIGH])
     return np.zeros(1)
 
 
@@ -109,6 +109,12 @@ def pwl_prox(a, c, gp, kappa, slope):
 
 
 @njit(cache=True)
+def _lifted_k2(nu, gp):
+    """k2 = nu gp / (nu + gp): the lifted relu's precision on z from its input."""
+    return nu * gp / (nu + gp)
+
+
+@njit(cache=True)
 def _matched(x, dxa, dxc, dh, h, c, nv, gm):
     """(x*, z*, dx*/da, dz*/dc) of the matched factor z = phi(x) + N(0, nv) from the
     minimiser x* of the reduced problem (derivatives dxa, dxc) with h = phi(x*),
@@ -130,7 +136,7 @@ def activation_prox(code, par, nv, a, c, gp, gm):
         x, dxa, dxc, dh = hardtanh.prox(a, c, gp, kappa_of(gm, nv))
         return _matched(x, dxa, dxc, dh, hardtanh.phi(x), c, nv, gm)
     nu = par[NU]
-    k2 = nu * gp / (nu + gp)
+    k2 = _lifted_k2(nu, gp)
     t = (k2 * a + gm * c) / (k2 + gm)
     if t > 0.0:
         z, dza, dzc = t, k2 / (k2 + gm), gm / (k2 + gm)
@@ -145,7 +151,7 @@ def activation_breakpoints_into(code, par, nv, c, gp, gm, out):
     into ``out`` (size >= MAX_BREAKS); returns their count."""
     if code == LIFTED_RELU:
         nu = par[NU]
-        k2 = nu * gp / (nu + gp)
+        k2 = _lifted_k2(nu, gp)
         out[0] = -gm * c / k2
         return 1
     if code == HARDTANH:

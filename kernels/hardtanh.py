@@ -20,16 +20,17 @@ import numpy as np
 from numba import njit
 
 MAX_BREAKS = 18  # 4 clamp points and at most 2 roots of each of 7 cost differences
+LOW, HIGH = -1.0, 1.0  # the kinks of phi
 
 
 @njit(cache=True)
 def phi(x):
-    return min(max(x, -1.0), 1.0)
+    return min(max(x, LOW), HIGH)
 
 
 @njit(cache=True)
 def phi_derivative(x):
-    return 1.0 if -1.0 < x < 1.0 else 0.0
+    return 1.0 if LOW < x < HIGH else 0.0
 
 
 @njit(cache=True)

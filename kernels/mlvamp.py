@@ -83,6 +83,12 @@ def _record(out, rows, t, l, zhat, z0, alpha, gam, r, b):
 
 
 @njit(cache=True)
+def damped_precision(gam_in, alpha, gam_old, d_prec):
+    """gam = d_gam gam_in (1 - alpha) / alpha + (1 - d_gam) gam_old (docs/algorithm.md, section 3)."""
+    return d_prec * gam_in * (1.0 - alpha) / alpha + (1.0 - d_prec) * gam_old
+
+
+@njit(cache=True)
 def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, d_mean, d_prec, first, frozen):
     """One output of one signal: check alpha, update its extrinsic message r_out and its
     precision (damped by d_mean, d_prec unless ``first``), record.  Returns the new
@@ -96,7 +102,7 @@ def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, d
         gam = gam_old
     elif alpha > 0.0 and alpha < 1.0:
         _extrinsic(zhat, alpha, r_in, r_out, dr)
-        gam = dg * gam_in * (1.0 - alpha) / alpha + (1.0 - dg) * gam_old
+        gam = damped_precision(gam_in, alpha, gam_old, dg)
     else:
         return np.nan
     _record(out, rows, t, l, zhat, z0, alpha, gam, r_out, b)

@@ -21,7 +21,7 @@ multiplier steps are ML-VAMP's extrinsic updates r^+ = (gam zhat^+ - gm r^-) / g
 r^- = (gam zhat^- - gp r^+) / gm (gam = gp + gm): ML-VAMP with frozen precisions
 (``mcsim.montecarlo.run_mlvamp(frozen=...)``) is this algorithm.  Here everything is
 computed from the Lagrangian in the original basis (dense W, linear solves), so the
-two implementations share only the scalar activation prox.
+two implementations share only the scalar prox maps of the separable factors.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from mcsim.kernels.activations import activation_prox
 from mcsim.kernels.linear import kappa_of
+from mcsim.kernels.priors import prior_prox_vector
 
 from .ensembles import Network
 from .packing import network_arrays
@@ -44,10 +45,10 @@ def _linear_prox(W, b, nv, gp, gm, a, c):
 
 
 def _input_prox(penalty, gm, c):
-    """argmin_z f_0(z) + gm/2 |z - c|^2."""
-    if penalty.name == "gaussian":
-        return gm * c / (gm + 1.0 / penalty.var)
-    return np.sign(c) * np.maximum(np.abs(c) - penalty.lam / gm, 0.0)
+    """argmin_z f_0(z) + gm/2 |z - c|^2 (the kernel's scalar prox, ``kernels.priors``)."""
+    out = np.empty_like(c)
+    prior_prox_vector(penalty.code, float(penalty.par), np.ascontiguousarray(c, float), gm, out)
+    return out
 
 
 class PeacemanRachford:

@@ -3,7 +3,7 @@
 F and its gradient are computed by ``kernels.objective`` (equations there): the free
 variables are z_0 and the outputs of noisy maps l < L; outputs of deterministic maps
 are functions of the variables below them.  Supported estimator penalties: the
-matched factors of linear and relu / leaky relu / identity maps, a gaussian or l1
+matched factors of linear and relu / leaky relu / identity / hardtanh maps, a gaussian or l1
 input penalty (the lifted relu penalty is an indicator and has no gradient).
 """
 from __future__ import annotations

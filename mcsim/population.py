@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .factors.extrinsic import FactorOutput
+from .factors.extrinsic import FactorOutput, extrinsic_error
 
 DEFAULT_POPULATION = 2**20
 
@@ -40,7 +40,7 @@ class Population:
     def output(self, direction: str, d, q, alpha, T, w, v) -> FactorOutput:
         """The output of enew = (d - alpha q)/(1 - alpha) from samples of d, q, the truth T
         and the input noise w (variance v)."""
-        e = (d - alpha * q) / (1 - alpha)
+        e = extrinsic_error(d, q, alpha)
         self.past[direction].append(e)
         n = self.size
         stein = float(d @ w) / n / v if v > 0 else np.nan

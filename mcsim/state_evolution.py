@@ -149,7 +149,8 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     for l in range(L):
         minus[l].start(S[l])
     gam_plus, gam_minus = np.zeros(L), 1.0 / S[:L]
-    linear = {j: LinearSE(layer, dims[j], S[j], cap) for j, layer in enumerate(spec.layers) if layer.kind == "linear"}
+    linear = {j: LinearSE(layer, dims[j], S[j], cap, memory) for j, layer in enumerate(spec.layers)
+              if layer.kind == "linear"}
     inp = spec.input
     if memory:  # the populations, drawn in this order from one Generator
         rng = np.random.default_rng(seed)
@@ -184,7 +185,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         if not (np.isfinite(res.alpha) and 0.0 < res.alpha < 1.0):
             return np.nan
         dm, dg = (1.0, 1.0) if first else (d_mean, d_prec)
-        gam = dg * gam_in * (1 - res.alpha) / res.alpha + (1 - dg) * gam_old
+        gam = mlvamp.damped_precision(gam_in, res.alpha, gam_old, dg)
         hist.add(res.gram, res.overlap, dm)
         e2, eT = hist.last()
         side = "plus" if kind == "plus" else "minus"

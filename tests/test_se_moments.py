@@ -42,10 +42,10 @@ K = len(PRIOR_CASES) * sq.N_PRIOR_MOMENTS + len(ACT_CASES) * sq.N_ACT_MOMENTS
 Z = norm.isf(ALPHA / (2 * K))
 
 
-def _assert_moments(quad, samples, names):
+def _assert_moments(quad, samples, names, z=Z):
     mean = samples.mean(axis=0)
     err = samples.std(axis=0, ddof=1) / math.sqrt(samples.shape[0])
-    bad = np.abs(quad - mean) > Z * err + 1e-9 * np.abs(mean)  # round-off of a constant sample
+    bad = np.abs(quad - mean) > z * err + 1e-9 * np.abs(mean)  # round-off of a constant sample
     assert not bad.any(), "\n".join(f"{n}: quadrature {q:.6g}, MC {m:.6g} +- {e:.2g}"
                                     for n, q, m, e, b in zip(names, quad, mean, err, bad) if b)
 

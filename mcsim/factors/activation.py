@@ -3,7 +3,8 @@
 An activation kind is one module (``pwl``, ...) with a dataclass subclassing
 :class:`Activation` that fills in the kernel code and parameter record of its prox
 (``kernels.activations``), the second moment of its output, its kinks, and the keys
-its table may carry; this module parses the keys they share and holds the registry.
+its table may carry; this module parses the keys they share (the registry of kinds
+is ``mcsim.factors.ACTIVATION_KINDS``).
 """
 from __future__ import annotations
 
@@ -54,17 +55,23 @@ class Activation:
         """E[phi(b + X)^2], X ~ N(0, chi)."""
         raise NotImplementedError
 
+    @property
+    def clarke(self) -> tuple[float, float]:
+        """phi's one-sided slopes at its kinks (the Clarke interval of phi' there)."""
+        raise NotImplementedError
+
     def moments(self, b: float, chi_in: float) -> tuple[float, float]:
         """(S_l, chi_l) = E[(z0_l)^2] twice (no bias) for the input z0_{l-1} = b + N(0, chi_in)."""
         S = self.output_second_moment(b, chi_in) + self.noise_var
         return S, S
 
     def phi(self, x: np.ndarray) -> np.ndarray:
-        """The true activation, componentwise (``kernels.activations.phi``)."""
-        x = np.ascontiguousarray(x, float)
-        out = np.empty_like(x)
-        activations.phi_vector(self.code, self.par, x.ravel(), out.ravel())
-        return out
+        """The true activation, componentwise (``kernels.activations.phi``), in the shape of ``x``."""
+        x = np.asarray(x, float)
+        flat = np.ascontiguousarray(x).ravel()
+        out = np.empty_like(flat)
+        activations.phi_vector(self.code, self.par, flat, out)
+        return out.reshape(x.shape)
 
     @property
     def kinks(self) -> np.ndarray:
@@ -110,6 +117,8 @@ def _check_penalty(cls, dl, where: str, last: bool) -> tuple:
     if "penalty" not in dl:
         return ("matched", {})
     name, params = named(dl["penalty"], f"{where}.penalty", cls.PENALTIES, key="kind")
+    if params and not cls.PENALTIES[name]:
+        fail(f"{where}.penalty.{sorted(params)[0]}", f"the {name} penalty takes no parameters")
     penalty = (name, parameters(params, cls.PENALTIES[name], {}, f"{where}.penalty", positive=True))
     if name != "matched" and last:
         fail(f"{where}.penalty", f"the {name} penalty cannot be the measurement "

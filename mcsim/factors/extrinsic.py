@@ -23,6 +23,11 @@ class FactorOutput(NamedTuple):
     stein: float
 
 
+def extrinsic_error(d, q, alpha):
+    """e = (d - alpha q) / (1 - alpha), of samples or of coefficient vectors."""
+    return (d - alpha * q) / (1 - alpha)
+
+
 def extrinsic(alpha, dd, dq, qq, dT, qT, beta, v) -> FactorOutput:
     """The output from the moments E[d^2], E[d q], E[q^2], E[d T], E[q T] of one update:
     with A = 1/(1 - alpha), B = alpha/(1 - alpha), E[e^2] = A^2 E[d^2] - 2AB E[dq] + B^2 E[q^2]

@@ -15,7 +15,7 @@ from mcsim.kernels.linear import kappa_of
 
 from ..spectra import SpectralLaw, resolve_spectrum, spectrum_from_dict
 from ..validation import check_keys, number, width
-from .extrinsic import FactorOutput
+from .extrinsic import FactorOutput, extrinsic_error
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class LinearSE:
     quadrature; unpaired U components (i >= k) have u0 = xi and uhat = rho u~/(1 + rho),
     unpaired V components shat = s~.  Expectations are averages over the law (exact)."""
 
-    def __init__(self, layer: LinearSpec, n_in: int, S_in: float, capacity: int):
+    def __init__(self, layer: LinearSpec, n_in: int, S_in: float, capacity: int, memory: bool = True):
         self.nv = layer.noise_var
         s, w = layer.law(n_in).quadrature()
         self.sig, self.w = s[:, None], w
@@ -71,6 +71,7 @@ class LinearSE:
         self.fu, self.fv = k / layer.dim, k / n_in  # paired fraction of the U and V domains
         self.cap = capacity
         self.var = np.concatenate([[S_in, self.nv], np.ones(2 * capacity)])
+        self.memory = memory  # False: every message has a single update, no past is needed
         self.past = {"plus": [], "minus": []}  # coefficient pairs (paired, unpaired) of earlier new errors
 
     def _basis(self):
@@ -93,8 +94,8 @@ class LinearSE:
             qm[:, 0:1] = bm * self.sig
             qm[:, 1] = qm_u[1] = bm
             qm[:, 2 + P:2 + P + tm + 1] = qm_u[2 + P:2 + P + tm + 1] = minus.L[tm, :tm + 1]
-            vm = float(minus.L[tm, :tm + 1] @ minus.L[tm, :tm + 1])
-        return qp, qp_u, qm, qm_u, (bp, float(plus.L[tp, :tp + 1] @ plus.L[tp, :tp + 1])), (bm, vm)
+            vm = minus.variance()
+        return qp, qp_u, qm, qm_u, (bp, plus.variance()), (bm, vm)
 
     def _E(self, frac, a, a_u, b, b_u):
         """E[a b] averaged over a domain: the paired part over the law, the unpaired part."""
@@ -128,8 +129,8 @@ class LinearSE:
             s0 = np.zeros(self.var.size)
             s0[0] = 1.0
             T, T_u = np.tile(s0, (sig.shape[0], 1)), s0
-        e, e_u = (d - alpha * q) / (1 - alpha), (d_u - alpha * q_u) / (1 - alpha)
-        past = self.past[direction] + [(e, e_u)]
+        e, e_u = extrinsic_error(d, q, alpha), extrinsic_error(d_u, q_u, alpha)
+        past = (self.past[direction] if self.memory else []) + [(e, e_u)]
         gram = np.array([self._E(frac, e, e_u, a, a_u) for a, a_u in past])
         self.past[direction] = past
         E = self._E

@@ -160,7 +160,7 @@ class InputSpec:
     def se_closed_form(self, hist, gm: float, updates: int) -> FactorOutput:
         """zhat = c r, c = gm / (gm + 1/var): d = (c - 1) z0 + c q and e = -z0 at every
         update (``updates`` so far, this one included), whatever the message."""
-        c = gm / (gm + 1.0 / self.penalty.var)
+        c = priors.prior_prox(priors.GAUSSIAN, self.penalty.var, 0.0, gm)[1]  # gm / (gm + 1/var)
         S0 = self.prior.second_moment()
         t = hist.n - 1
         beta, K = hist.beta(t), hist.K()[t, t]
