@@ -37,9 +37,10 @@ class StudyConfig:
     description: str = ""
     shard_size: int = 25
     haar: str = "auto"
+    origin: str = dataclasses.field(default="", compare=False)  # where overriding values came from
 
     def __post_init__(self):
-        where = str(self.source)
+        where = self.origin or str(self.source)
         if self.haar not in HAAR_METHODS:
             raise SpecError(f"{where}: haar: must be one of {', '.join(HAAR_METHODS)}, got {self.haar!r}")
         if isinstance(self.networks, bool) or not isinstance(self.networks, int) or self.networks < 2:
@@ -69,9 +70,10 @@ class StudyConfig:
         name = f"{path.stem}-quick" if quick else path.stem  # results of the two presets kept apart
         return cls(name=name, source=path, specs=specs, scales=scales, **raw)
 
-    def replace(self, **overrides) -> "StudyConfig":
-        """A copy with the non-None ``overrides`` applied (validated again)."""
+    def replace(self, origin: str = "the command line", **overrides) -> "StudyConfig":
+        """A copy with the non-None ``overrides`` applied (validated again; errors name ``origin``)."""
         given = {k: v for k, v in overrides.items() if v is not None}
+        given["origin"] = origin if given else ""
         if "scales" in given:
             given["scales"] = tuple(given["scales"])
         if given.get("haar", self.haar) != self.haar:  # another ensemble: results kept apart
@@ -87,10 +89,13 @@ def read_study_file(path: Path, scalars: set, required: set, quick: bool) -> tup
     unknown = set(raw) - keys
     if unknown:
         raise SpecError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(keys))})")
+    raw_keys = set(raw)
     quick_table = raw.pop("quick", {})
     if not isinstance(quick_table, dict) or set(quick_table) - scalars:
         raise SpecError(f"{path}: quick: must be a table of {', '.join(sorted(scalars))}")
     if quick:
+        if "quick" not in raw_keys:
+            raise SpecError(f"{path}: --quick: this study has no [quick] table (a reduced preset)")
         raw.update(quick_table)
     raw.pop("kind", None)
     missing = (required | {"network"}) - set(raw)
@@ -126,6 +131,7 @@ def config_to_json(config) -> str:
     spec dicts) as JSON: what ``merge`` rebuilds it from."""
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     fields.update(source=str(config.source), specs={name: spec.source for name, spec in config.specs.items()})
+    fields.pop("origin", None)  # where overrides came from: not part of what the study is
     if "scales" in fields:
         fields["scales"] = list(config.scales)
     return json.dumps(fields, sort_keys=True, indent=1)

@@ -39,6 +39,7 @@ from .shards import content_checksum, load_shard, remove_stale_temporaries, shar
 from .spec import NetworkSpec
 from .state_evolution import state_evolution
 from .truth import signal_moments
+from .validation import workers
 
 
 def family_seed(seed: int, name: str, scale: float) -> list[int]:
@@ -152,12 +153,15 @@ def _parallel(n_jobs: int, backend: str, scheduler: str | None):
     """A joblib backend context: worker processes here (``loky``), or the workers of a
     ``dask.distributed`` scheduler (``dask``; the ``hpc`` extra)."""
     if backend == "loky":
-        return contextlib.nullcontext(joblib.effective_n_jobs(n_jobs))
+        return contextlib.nullcontext(workers(n_jobs, "--n-jobs"))
     try:
         from distributed import Client
     except ImportError:
         raise RuntimeError("--backend dask needs dask.distributed: pip install 'mcsim[hpc]'") from None
-    client = Client(scheduler) if scheduler else Client(processes=True, threads_per_worker=1)
+    try:
+        client = Client(scheduler, timeout=30) if scheduler else Client(processes=True, threads_per_worker=1)
+    except OSError as err:  # includes the time-out of an unreachable scheduler
+        raise RuntimeError(f"--scheduler {scheduler}: cannot reach the dask scheduler ({err})") from None
     client.run(node_local_numba_cache)
 
     @contextlib.contextmanager

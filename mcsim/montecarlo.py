@@ -15,6 +15,7 @@ from .ensembles import Network, check_haar_method, draw_network
 from .packing import network_arrays, signal_arrays
 from .spec import NetworkSpec
 from .validation import check_count
+from .validation import workers as n_workers
 
 
 @dataclass
@@ -141,7 +142,7 @@ def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: in
     """
     spec = _with_run(spec, iterations, run, haar)
     check_count(networks, "networks")
-    workers = joblib.effective_n_jobs(n_jobs)
+    workers = n_workers(n_jobs)
     bounds = np.linspace(0, networks, min(networks, 4 * workers) + 1).astype(int)
     parts = joblib.Parallel(n_jobs=workers)(
         joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, haar, signals)

@@ -28,6 +28,7 @@ from .provenance import provenance
 from .report import exactness_table, statistics, verdict_table
 from .shards import write_atomic, write_text_atomic
 from .spec import SpecError
+from .validation import workers
 
 
 def _scales(text: str) -> list[float]:
@@ -45,8 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="the study's reduced preset ([quick] table)")
     parser.add_argument("--networks", type=int, help="networks per width")
     parser.add_argument("--scales", type=_scales, help="width multipliers, comma-separated (e.g. 0.5,1,2)")
-    parser.add_argument("--iterations", type=int)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--iterations", type=int, help="ML-VAMP iterations per network (and of the SE)")
+    parser.add_argument("--seed", type=int, help="the study's seed (network i of a type and width: child i of "
+                                                 "SeedSequence([seed, crc32(name), round(1e6 scale)]))")
     parser.add_argument("--haar", help="form of the orthogonal factors: auto, dense, householder, "
                                        "structured (approximate)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="joblib worker processes (default -1: all cores)")
@@ -198,8 +200,20 @@ def merge(folder: Path, argv: list[str] | None = None) -> dict:
     return finish(config, folder, shards, argv)
 
 
+def _negative_values_attached(argv: list[str]) -> list[str]:
+    """``--scales -1,1`` as ``--scales=-1,1``, so that argparse does not read the value
+    as an option (and the scales check can name it)."""
+    out = []
+    for arg in argv:
+        if out and out[-1] == "--scales" and arg.startswith("-"):
+            out[-1] = f"--scales={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_negative_values_attached(sys.argv[1:] if argv is None else list(argv)))
     if args.study == "list":
         print(list_studies())
         return 0
@@ -216,6 +230,14 @@ def main(argv=None) -> int:
     if (args.study is None) == (args.config is None):
         print("error: give a study name (see 'python -m mcsim.study list') or --config FILE, not both",
               file=sys.stderr)
+        return 2
+    if args.scheduler is not None and args.backend != "dask":
+        print("error: --scheduler: goes with --backend dask", file=sys.stderr)
+        return 2
+    try:
+        workers(args.n_jobs, "--n-jobs")
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     try:
         config = load_study(args.config or study_file(args.study), quick=args.quick)

@@ -93,6 +93,23 @@ def read_toml(path) -> dict:
         raise SpecError(f"{path}: ill-formed TOML: {err}") from None
 
 
+def workers(n_jobs, where: str = "n_jobs") -> int:
+    """The number of joblib worker processes ``n_jobs`` asks for on this machine:
+    n > 0 workers, or -1 all cores, -2 all but one, ...; ValueError naming ``where`` for
+    0, a non-integer, or a negative count that leaves no worker."""
+    import os
+
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ValueError(f"{where}: must be a positive number of workers or -1 (all cores), -2 (all but one), ...; "
+                         f"got {n_jobs!r}")
+    if n_jobs > 0:
+        return int(n_jobs)
+    cores = os.cpu_count() or 1
+    if cores + 1 + n_jobs < 1:
+        raise ValueError(f"{where}: {n_jobs} leaves no worker on this {cores}-core machine (-1: all cores)")
+    return cores + 1 + int(n_jobs)
+
+
 def check_count(value, where: str) -> int:
     """A positive integer run argument (iterations, networks), else ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

@@ -201,6 +201,11 @@ def test_without_matplotlib_one_line_notice(tmp_path, capsys, monkeypatch):
     (["scaling", "--scales", "1,1"], "scales"),
     (["--config", "nonexistent.toml"], "nonexistent.toml"),
     (["scaling", "stray"], "stray"),
+    (["scaling", "--scales", "0,1"], "the command line: scales"),  # an override is not the file's fault
+    (["scaling", "--scales", "-1,1"], "the command line: scales"),  # not argparse's "expected one argument"
+    (["scaling", "--n-jobs", "0"], "--n-jobs"),
+    (["scaling", "--n-jobs", str(-(os.cpu_count() + 1))], "leaves no worker"),
+    (["scaling", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler: goes with --backend dask"),
 ])
 def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, args, field):
     assert study.main(args + ["--out", str(tmp_path)]) == 2
@@ -228,6 +233,17 @@ def test_bad_study_files_exit_2_naming_the_key(tmp_path, capsys, text, field):
     assert study.main(["--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "out")]) == 2
     assert field in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_quick_without_a_quick_table_exits_2(tmp_path, capsys):
+    config = _study_file(tmp_path, networks=2, scales=(0.5,))
+    assert study.main(["--config", str(config), "--quick", "--out", str(tmp_path / "out")]) == 2
+    assert "no [quick] table" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_simulate_refuses_no_workers():
+    with pytest.raises(ValueError, match="n_jobs"):
+        mcsim.simulate(mcsim.NetworkSpec.from_dict(__import__("tests.conftest").conftest.CHAIN), 2, 1, 0, n_jobs=0)
 
 
 def test_output_folder_that_is_a_file_exits_2(tmp_path, capsys):
