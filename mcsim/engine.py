@@ -31,7 +31,7 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from .config import StudyConfig
-from .ensembles import HOUSEHOLDER_MIN_WIDTH
+from .ensembles import HOUSEHOLDER_MIN_WIDTH, ensemble_label
 from .montecarlo import run_networks
 from .progress import Progress
 from .provenance import source_digest
@@ -255,8 +255,7 @@ def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> 
         seed_entropy=json.dumps({f"{s:g}": family_seed(config.seed, name, s) for s in config.scales}),
         seed_rule="network i at scale s: child i of numpy.random.SeedSequence(seed_entropy[s])",
         networks=config.networks, iterations=config.iterations, haar=config.haar, run=spec.run.label,
-        ensemble=("APPROXIMATE: structured orthogonal factors (signs, permutation, DCT), not Haar"
-                  if config.haar == "structured" else "Haar-orthogonal U, V; i.i.d. singular values"),
+        ensemble=ensemble_label(config.haar),
         quadrature_tol=shards[next(t for t in shards if t.network == name and t.kind == "se")].attrs.get(
             "quadrature_tol", float("nan")))
     return result

@@ -32,6 +32,12 @@ HAAR_METHODS = ("auto", "dense", "householder", "structured")
 HOUSEHOLDER_MIN_WIDTH = 16
 
 
+def ensemble_label(method: str) -> str:
+    """What a result drawn with the factor form ``method`` is a sample of."""
+    return ("APPROXIMATE: structured orthogonal factors (signs, permutation, DCT), not Haar"
+            if method == "structured" else "Haar-orthogonal U, V; i.i.d. singular values")
+
+
 def check_haar_method(method: str) -> str:
     if method not in HAAR_METHODS:
         raise ValueError(f"haar: must be one of {', '.join(HAAR_METHODS)}, got {method!r}")

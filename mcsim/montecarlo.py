@@ -11,8 +11,9 @@ from threadpoolctl import threadpool_limits
 from mcsim.kernels import mlvamp
 
 from .dataset import trajectory_dataset
-from .ensembles import Network, check_haar_method, draw_network
+from .ensembles import Network, check_haar_method, draw_network, ensemble_label
 from .packing import network_arrays, signal_arrays
+from .provenance import package_versions
 from .spec import NetworkSpec
 from .validation import check_count
 from .validation import workers as n_workers
@@ -85,6 +86,7 @@ def run_network(spec: NetworkSpec, iterations: int, seed, run=None, haar: str = 
     out, valid = _trajectories(spec, [seed], iterations, haar)
     ds = trajectory_dataset(out[0, 0], spec)
     ds["valid_iterations"] = valid[0, 0]
+    ds.attrs.update(seed=str(seed), haar=haar, ensemble=ensemble_label(haar), **package_versions())
     return ds
 
 
@@ -148,5 +150,5 @@ def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: in
         joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, haar, signals)
         for a, b in zip(bounds[:-1], bounds[1:]))
     ds = xr.concat(parts, "network") if len(parts) > 1 else parts[0]
-    ds.attrs.update(seed=str(seed), haar=haar)
+    ds.attrs.update(seed=str(seed), haar=haar, ensemble=ensemble_label(haar), **package_versions())
     return ds

@@ -27,6 +27,7 @@ from mcsim.kernels import mlvamp
 from .dataset import trajectory_dataset
 from .factors.linear import LinearSE
 from .population import DEFAULT_POPULATION, Population
+from .provenance import package_versions
 from .spec import NetworkSpec
 from .truth import signal_moments
 from .validation import check_count
@@ -234,4 +235,5 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         ds.attrs.update(se_method="memory", population=population, population_seed=seed)
     else:
         ds.attrs.update(se_method="quadrature", quadrature_tol=tol)
+    ds.attrs.update(package_versions())
     return ds

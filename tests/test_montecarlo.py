@@ -108,3 +108,16 @@ def test_a_run_stops_at_the_first_alpha_outside_the_unit_interval():
     for i, v in enumerate(valid):
         records = np.stack([ds[n].values[i] for n in ("tau_plus", "tau_minus", "alpha_plus", "alpha_minus")])
         assert np.isfinite(records[:, :v]).all() and np.isnan(records[:, v + 1:]).all()
+
+
+def test_api_results_carry_their_provenance():
+    """simulate, run_network and state_evolution record the spec, the run, the factor form
+    (an approximate one labelled so) and the package versions with the code's digest."""
+    spec = _small_chain()
+    for ds in (mcsim.simulate(spec, 2, 2, seed=1, n_jobs=1, haar="structured"),
+               mcsim.run_network(spec, 2, seed=1, haar="structured")):
+        assert ds.attrs["haar"] == "structured" and ds.attrs["ensemble"].startswith("APPROXIMATE")
+        assert ds.attrs["run"] == "undamped, ae" and ds.attrs["mcsim_source_digest"] and ds.attrs["numba_version"]
+    assert mcsim.simulate(spec, 2, 2, seed=1, n_jobs=1).attrs["ensemble"].startswith("Haar")
+    se = mcsim.state_evolution(spec, 2, run={"damping": 0.5})
+    assert se.attrs["run"] == "damping 0.5, ae" and se.attrs["se_method"] == "memory" and se.attrs["numpy_version"]
