@@ -19,6 +19,8 @@ from mcsim.engine import assemble, family_seed, plan, run_shards
 from mcsim.report import statistics
 from mcsim.shards import write_atomic
 
+from .conftest import CHAIN
+
 ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = {"created", "command"}  # provenance attributes that differ between two runs
 
@@ -243,7 +245,7 @@ def test_quick_without_a_quick_table_exits_2(tmp_path, capsys):
 
 def test_simulate_refuses_no_workers():
     with pytest.raises(ValueError, match="n_jobs"):
-        mcsim.simulate(mcsim.NetworkSpec.from_dict(__import__("tests.conftest").conftest.CHAIN), 2, 1, 0, n_jobs=0)
+        mcsim.simulate(mcsim.NetworkSpec.from_dict(CHAIN), 2, 1, 0, n_jobs=0)
 
 
 def test_output_folder_that_is_a_file_exits_2(tmp_path, capsys):
