@@ -1,5 +1,9 @@
 """Orthogonal factors stored flat: dense (row-major n x n), Householder reflectors, or
-a structured transform (approximate: not Haar).
+lazy (``kernels.lazy``: each product drawn when asked for, conditioned on the earlier ones).
+
+Each factor of a network is a row of an int64 table (fields ``OFFSET`` .. ``KT``): where
+it starts in the flat float array, its width n, its form, and for a lazy factor its
+capacities and pair counts (which the products update).
 
 Householder form (Stewart 1980): with independent x_k ~ N(0, I_{n-k}), k = 0..n-1,
 
@@ -11,18 +15,15 @@ diagonal are the x_k, times sign(diag R): the same Haar law as ``QR + sign fix``
 Storage: D (n numbers), then u_0 .. u_{n-2} (lengths n .. 2): n + n(n+1)/2 - 1
 numbers.  Q x and Q^T x cost 4 n^2 flops over n^2/2 stored numbers (a dense product:
 2 n^2 flops over n^2 numbers).
-
-Structured form (opt-in, approximate): Q = E C P D with D, E = diag(random signs), P
-a uniform random permutation ((P x)_i = x_{perm_i}) and C the orthonormal DCT-II
-(``scipy.fft``, called from the kernel in object mode): O(n) storage (d, e, perm),
-O(n log n) per product.  Signs on both sides, so that neither Q nor Q^T maps a
-constant vector (a bias) to a single DCT mode.  Q is orthogonal but not Haar.
 """
 import numpy as np
-import scipy.fft
-from numba import njit, objmode
+from numba import njit
 
-DENSE, HOUSEHOLDER, STRUCTURED = 0, 1, 2
+from .lazy import lazy_apply, lazy_size
+
+DENSE, HOUSEHOLDER, LAZY = 0, 1, 2
+OFFSET, WIDTH, FORM, CAPF, CAPT, KF, KT = range(7)  # fields of a factor's table row
+FIELDS = 7
 
 
 @njit(cache=True)
@@ -88,52 +89,44 @@ def householder_apply(q, n, transpose, x, out):
 
 
 @njit(cache=True)
-def structured_apply(q, n, transpose, x, out):
-    """out = E C P D x (or D P^T C^T E x); q = (signs d, signs e, perm as floats)."""
-    d, e, perm = q[:n], q[n:2 * n], q[2 * n:3 * n]
-    t = np.empty(n)
-    for i in range(n):
-        if transpose:
-            t[i] = e[i] * x[i]
-        else:
-            k = int(perm[i])
-            t[i] = d[k] * x[k]
-    with objmode(y="float64[:]"):  # one block: numba cannot lower object mode in branches
-        y = scipy.fft.idct(t, type=2, norm="ortho") if transpose else scipy.fft.dct(t, type=2, norm="ortho")
-    for i in range(n):
-        if transpose:
-            k = int(perm[i])
-            out[k] = y[i] * d[k]
-        else:
-            out[i] = e[i] * y[i]
+def factor_size(n, form, capf, capt):
+    """Stored numbers of a factor of width n in ``form`` (capacities: lazy only)."""
+    if form == DENSE:
+        return n * n
+    if form == HOUSEHOLDER:
+        return householder_size(n)
+    return lazy_size(n, capf, capt)
 
 
 @njit(cache=True)
-def factor_apply(data, offset, n, code, transpose, x, out):
-    """out = Q x or Q^T x for the factor stored at ``data[offset:]`` in form ``code``
-    (``out`` must not be ``x``)."""
-    if code == DENSE:
+def factor_apply(data, f, transpose, x, out):
+    """out = Q x or Q^T x for the factor of table row ``f`` stored in ``data``
+    (``out`` must not be ``x``; a lazy factor is conditioned on the product)."""
+    offset, n, form = f[OFFSET], f[WIDTH], f[FORM]
+    if form == DENSE:
         M = data[offset:offset + n * n].reshape((n, n))
         if transpose:
             np.dot(M.T, x, out)
         else:
             np.dot(M, x, out)
-    elif code == HOUSEHOLDER:
+    elif form == HOUSEHOLDER:
         householder_apply(data[offset:offset + householder_size(n)], n, transpose, x, out)
     else:
-        structured_apply(data[offset:offset + 3 * n], n, transpose, x, out)
+        lazy_apply(data, offset, n, f[CAPF:KT + 1], transpose, x, out)
 
 
 @njit(cache=True)
-def factor_matrix(data, n, code):
-    """The n x n matrix of a stored factor (for tests and small checks)."""
+def factor_matrix(data, f):
+    """The n x n matrix of a stored factor (for tests and small checks; a lazy factor is
+    revealed column by column, which conditions it on Q e_j for every j)."""
+    n = f[WIDTH]
     out = np.empty((n, n))
     e = np.zeros(n)
     col = np.empty(n)
     for j in range(n):
         e[:] = 0.0
         e[j] = 1.0
-        factor_apply(data, 0, n, code, False, e, col)
+        factor_apply(data, f, False, e, col)
         out[:, j] = col
     return out
 
@@ -160,22 +153,24 @@ def householder_apply_rows(q, n, transpose, T):
 
 
 @njit(cache=True)
-def factor_apply_rows(data, offset, n, code, transpose, X, xcol, OUT, ocol, buf, res):
+def factor_apply_rows(data, f, transpose, X, xcol, OUT, ocol, buf, res):
     """OUT[b, ocol:ocol+n] = Q X[b, xcol:xcol+n] (or Q^T ...) for every row b of X.
 
     Several rows make matrix-matrix products: dense, one BLAS gemm; Householder, each
-    reflector applied to all rows while it is in cache.  ``buf``, ``res``: flat work
-    arrays of at least B n numbers.
+    reflector applied to all rows while it is in cache; lazy, one row after the other
+    (each conditioned on the ones before).  ``buf``, ``res``: flat work arrays of at
+    least B n numbers.
     """
     B = X.shape[0]
-    if B == 1 or code == STRUCTURED:
+    n, form, offset = f[WIDTH], f[FORM], f[OFFSET]
+    if B == 1 or form == LAZY:
         for b in range(B):
-            factor_apply(data, offset, n, code, transpose, X[b, xcol:xcol + n], OUT[b, ocol:ocol + n])
+            factor_apply(data, f, transpose, X[b, xcol:xcol + n], OUT[b, ocol:ocol + n])
         return
     T = buf[:B * n].reshape((B, n))
     for b in range(B):
         T[b] = X[b, xcol:xcol + n]
-    if code == DENSE:
+    if form == DENSE:
         M = data[offset:offset + n * n].reshape((n, n))
         R = res[:B * n].reshape((B, n))
         if transpose:

@@ -2,9 +2,9 @@
 
 Variables z_0..z_L live in flat rows at offsets ``voff`` (z_l is ``[voff[l]:voff[l+1]]``);
 map l = j + 1 (array index j) takes z_j to z_{j+1} and is of kind ``kind[j]``
-(LINEAR or ACTIVATION).  A linear map keeps its orthogonal factors U_j, V_j in ``mats``
-at ``uoff[j]``, ``vofm[j]`` in the forms ``ucode[j]``, ``vcode[j]`` (``kernels.haar``)
-and its k_j singular values in ``sig[soff[j]:soff[j+1]]``; an activation map is the
+(LINEAR or ACTIVATION).  A linear map keeps its orthogonal factors U_j, V_j in ``mats``,
+described by rows ``ufac[j]``, ``vfac[j]`` of the factor table ``ftab`` (offset, width,
+form and, for lazy factors, capacities and pair counts: ``kernels.haar``), and its k_j singular values in ``sig[soff[j]:soff[j+1]]``; an activation map is the
 factor ``act_code[j]`` with the parameter record ``act_par[j]``
 (``kernels.activations``).  Every map has its noise variance ``nv[j]`` and (linear)
 bias ``bias[j]``; the input penalty is ``prior_code`` with parameter ``prior_par``
@@ -28,10 +28,9 @@ class NetworkArrays(NamedTuple):
     nv: np.ndarray
     bias: np.ndarray
     mats: np.ndarray
-    uoff: np.ndarray
-    vofm: np.ndarray
-    ucode: np.ndarray
-    vcode: np.ndarray
+    ftab: np.ndarray
+    ufac: np.ndarray
+    vfac: np.ndarray
     sig: np.ndarray
     soff: np.ndarray
     prior_code: int

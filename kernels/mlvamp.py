@@ -48,6 +48,14 @@ PLUS_ROWS = (TAU_PLUS, ALPHA_PLUS, GAMMA_PLUS, RP_MSE, RP_OVERLAP)
 MINUS_ROWS = (TAU_MINUS, ALPHA_MINUS, GAMMA_MINUS, RM_MSE, RM_OVERLAP)
 
 
+def factor_products(kind, iterations):
+    """Products a run of ``iterations`` iterations takes per signal with the factors of
+    each linear map j: {j: ((Q v, Q^T w) of U_j, (Q v, Q^T w) of V_j)} (module docstring:
+    U^T (r^- - b) once more at the first forward pass; the measurement's U_L only U^T (y - b))."""
+    T, L = iterations, len(kind)
+    return {j: (((0, 1) if j == L - 1 else (T, T + 1)), (T, T)) for j in range(L) if kind[j] == LINEAR}
+
+
 @njit(cache=True)
 def _mean_sq_diff(x, z0):
     total = 0.0
@@ -131,7 +139,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
     non-positive precision (``valid`` = that iteration); the others go on.
     """
     voff, kind, act_code, act_par, nv, bias = net.voff, net.kind, net.act_code, net.act_par, net.nv, net.bias
-    mats, uoff, vofm, ucode, vcode, sig, soff = net.mats, net.uoff, net.vofm, net.ucode, net.vcode, net.sig, net.soff
+    mats, ftab, ufac, vfac, sig, soff = net.mats, net.ftab, net.ufac, net.vfac, net.sig, net.soff
     y, z0, bvar, r_minus, gam_minus = signals.y, signals.z0, signals.bvar, signals.r_minus, signals.gam_minus
     B = y.shape[0]
     L = kind.size
@@ -153,7 +161,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
     if kind[jL] == LINEAR:
         for b in range(B):
             _minus_bias(y[b], bias[jL], shifted[b, :nL])
-        factor_apply_rows(mats, uoff[jL], nL, ucode[jL], True, shifted, 0, u_t, voff[L], buf, res)
+        factor_apply_rows(mats, ftab[ufac[jL]], True, shifted, 0, u_t, voff[L], buf, res)
 
     for t in range(iterations):
         # ---------------------------------------------------------------- forward
@@ -168,15 +176,15 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                 p0, p1 = voff[j], voff[j + 1]
                 n_in, n_out = p1 - p0, a1 - a0
                 if kind[j] == LINEAR:
-                    factor_apply_rows(mats, vofm[j], n_in, vcode[j], True, r_plus, p0, s_t, p0, buf, res)
+                    factor_apply_rows(mats, ftab[vfac[j]], True, r_plus, p0, s_t, p0, buf, res)
                     if t == 0:  # later, r^-_l is unchanged since the backward pass computed u~
                         for b in range(B):
                             _minus_bias(r_minus[b, a0:a1], bias[j], shifted[b, :n_out])
-                        factor_apply_rows(mats, uoff[j], n_out, ucode[j], True, shifted, 0, u_t, a0, buf, res)
+                        factor_apply_rows(mats, ftab[ufac[j]], True, shifted, 0, u_t, a0, buf, res)
                     for b in range(B):
                         alpha[b] = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gam_minus[b, l],
                                                   s_t[b, p0:p1], u_t[b, a0:a1], work[b, :n_out])
-                    factor_apply_rows(mats, uoff[j], n_out, ucode[j], False, work, 0, zhat_plus, a0, buf, res)
+                    factor_apply_rows(mats, ftab[ufac[j]], False, work, 0, zhat_plus, a0, buf, res)
                     zhat_plus[:, a0:a1] += bias[j]
                 else:
                     for b in range(B):
@@ -200,16 +208,16 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
             measured = j == L - 1
             if kind[j] == LINEAR:  # s~ = V^T r^+ is the forward pass's, except for the measurement
                 if measured:
-                    factor_apply_rows(mats, vofm[j], n_in, vcode[j], True, r_plus, p0, s_t, p0, buf, res)
+                    factor_apply_rows(mats, ftab[vfac[j]], True, r_plus, p0, s_t, p0, buf, res)
                 else:
                     for b in range(B):
                         _minus_bias(r_minus[b, q0:q1], bias[j], shifted[b, :n_out])
-                    factor_apply_rows(mats, uoff[j], n_out, ucode[j], True, shifted, 0, u_t, q0, buf, res)
+                    factor_apply_rows(mats, ftab[ufac[j]], True, shifted, 0, u_t, q0, buf, res)
                 for b in range(B):
                     gm = np.inf if measured else gam_minus[b, j + 1]
                     alpha[b] = linear_backward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gm,
                                                s_t[b, p0:p1], u_t[b, q0:q1], work[b, :n_in])
-                factor_apply_rows(mats, vofm[j], n_in, vcode[j], False, work, 0, zhat_minus, p0, buf, res)
+                factor_apply_rows(mats, ftab[vfac[j]], False, work, 0, zhat_minus, p0, buf, res)
             else:
                 for b in range(B):
                     gm = np.inf if measured else gam_minus[b, j + 1]

@@ -29,19 +29,17 @@ from .priors import GAUSSIAN
 
 
 @njit(cache=True)
-def _linear_map(mats, uoff, vofm, ucode, vcode, sigma, x, out, tmp, transpose):
-    """out <- W x (or W^T x), W = U diag(sigma) V^T; ``tmp`` has room for max(n_in, n_out)."""
+def _linear_map(mats, ufac, vfac, sigma, x, out, tmp, transpose):
+    """out <- W x (or W^T x), W = U diag(sigma) V^T, with the table rows ``ufac``, ``vfac``
+    of U and V (``kernels.haar``); ``tmp`` has room for max(n_in, n_out)."""
     k = sigma.size
-    n_in, n_out = (out.size, x.size) if transpose else (x.size, out.size)
-    first, second = (uoff, vofm) if transpose else (vofm, uoff)
-    c1, c2 = (ucode, vcode) if transpose else (vcode, ucode)
-    m1, m2 = (n_out, n_in) if transpose else (n_in, n_out)
-    t1 = tmp[:m1]
-    factor_apply(mats, first, m1, c1, True, x, t1)
-    t2 = np.zeros(m2)
+    first, second = (ufac, vfac) if transpose else (vfac, ufac)
+    t1 = tmp[:x.size]
+    factor_apply(mats, first, True, x, t1)
+    t2 = np.zeros(out.size)
     for i in range(k):
         t2[i] = sigma[i] * t1[i]
-    factor_apply(mats, second, m2, c2, False, t2, out)
+    factor_apply(mats, second, False, t2, out)
 
 
 @njit(cache=True)
@@ -51,7 +49,7 @@ def objective_grad(net, y, z, dphi, grad):
     deterministic maps are overwritten with h_l(z_{l-1}).  ``dphi`` (same layout)
     overrides phi'(x) of the input x of an activation where finite."""
     voff, kind, nv, bias, prior_code, prior_par = net.voff, net.kind, net.nv, net.bias, net.prior_code, net.prior_par
-    mats, uoff, vofm, ucode, vcode, sig, soff = net.mats, net.uoff, net.vofm, net.ucode, net.vcode, net.sig, net.soff
+    mats, ftab, ufac, vfac, sig, soff = net.mats, net.ftab, net.ufac, net.vfac, net.sig, net.soff
     L = kind.size
     nmax = widest(voff)
     tmp = np.empty(nmax)
@@ -69,7 +67,7 @@ def objective_grad(net, y, z, dphi, grad):
         x = z[p0:p1]
         hj = h[q0:q1]
         if kind[j] == LINEAR:
-            _linear_map(mats, uoff[j], vofm[j], ucode[j], vcode[j], sig[soff[j]:soff[j + 1]], x, hj, tmp, False)
+            _linear_map(mats, ftab[ufac[j]], ftab[vfac[j]], sig[soff[j]:soff[j + 1]], x, hj, tmp, False)
             for i in range(q1 - q0):
                 hj[i] += bias[j]
         else:
@@ -98,7 +96,7 @@ def objective_grad(net, y, z, dphi, grad):
         down = grad[p0:p1]
         if kind[j] == LINEAR:
             back = np.empty(p1 - p0)
-            _linear_map(mats, uoff[j], vofm[j], ucode[j], vcode[j], sig[soff[j]:soff[j + 1]], a, back, tmp, True)
+            _linear_map(mats, ftab[ufac[j]], ftab[vfac[j]], sig[soff[j]:soff[j + 1]], a, back, tmp, True)
             for i in range(p1 - p0):
                 down[i] += back[i]
         else:

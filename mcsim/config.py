@@ -3,7 +3,7 @@
 A study file holds ``iterations``, ``networks`` (per width), ``scales`` (width
 multipliers), ``seed``, optionally ``description``, ``shard_size`` (networks per
 result shard, default 25) and ``haar`` (the form of the orthogonal factors,
-``mcsim.ensembles``: default ``auto``; ``structured`` is an approximation), one
+``mcsim.orthogonal``: default ``auto``; every form is exact), one
 ``[[network]]`` table per network type (``name``, ``file`` relative to the study
 file) and a ``[quick]`` table overriding any of the scalar keys (its results go
 to ``NAME-quick``).
@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from . import studies
-from .ensembles import HAAR_METHODS
+from .orthogonal import HAAR_METHODS, RETIRED
 from .spec import NetworkSpec, SpecError, read_toml
 
 STUDIES = Path(studies.__file__).resolve().parent  # the shipped study files (package data)
@@ -41,6 +41,8 @@ class StudyConfig:
 
     def __post_init__(self):
         where = self.origin or str(self.source)
+        if self.haar in RETIRED:
+            raise SpecError(f"{where}: haar: {self.haar!r}: {RETIRED[self.haar]}")
         if self.haar not in HAAR_METHODS:
             raise SpecError(f"{where}: haar: must be one of {', '.join(HAAR_METHODS)}, got {self.haar!r}")
         if isinstance(self.networks, bool) or not isinstance(self.networks, int) or self.networks < 2:

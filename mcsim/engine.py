@@ -31,12 +31,13 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from .config import StudyConfig
-from .ensembles import HOUSEHOLDER_MIN_WIDTH, ensemble_label
+from .orthogonal import HOUSEHOLDER_MIN_WIDTH, ensemble_label, factor_form, form_cost
 from .montecarlo import run_networks
 from .progress import Progress
 from .provenance import source_digest
 from .shards import content_checksum, load_shard, remove_stale_temporaries, shard_key, write_atomic
 from .spec import NetworkSpec
+from .ensembles import factor_plan
 from .state_evolution import state_evolution
 from .truth import signal_moments
 from .validation import workers
@@ -77,15 +78,16 @@ class Task:
 
     @property
     def cost(self) -> float:
-        """Estimated seconds, for the ETA only: per network, Householder draws (about
-        2e-8 s per stored number, n^2/2 per factor) and factor products (about 3e-10 s
-        per multiply-add, 2 (n_in^2 + n_out^2) per linear map and iteration); about
-        0.05 s per SE iteration and variable."""
+        """Estimated seconds, for the ETA only: per network, each factor's draw and products
+        in the form it will take (``mcsim.orthogonal.form_cost``), and about 5e-8 s per
+        variable entry and iteration; about 0.05 s per SE iteration and variable."""
         if self.kind == "se":
             return 0.05 * self.iterations * self.spec.depth
-        dims, layers = self.spec.dims, self.spec.layers
-        squares = sum(dims[j] ** 2 + dims[j + 1] ** 2 for j, layer in enumerate(layers) if layer.kind == "linear")
-        return (self.stop - self.start) * (1e-8 * squares + 6e-10 * self.iterations * squares + 1e-3)
+        plan = factor_plan(self.spec, 1, self.iterations)
+        dims = self.spec.dims
+        factors = sum(form_cost(factor_form(n, self.haar, p), n, p)
+                      for j, products in plan.items() for n, p in zip((dims[j + 1], dims[j]), products))
+        return (self.stop - self.start) * (factors + 5e-8 * self.iterations * sum(dims) + 1e-3)
 
     def run(self) -> xr.Dataset:
         """Compute this shard (single-threaded BLAS), labelled with its key."""

@@ -1,14 +1,9 @@
 """Random networks: Haar-orthogonal factors, i.i.d. singular values, the true forward pass.
 
 All randomness comes from the ``numpy.random.Generator`` passed in; W is never formed.
-Orthogonal factors are drawn either densely (QR of a Gaussian matrix with the sign
-fix, O(n^3)) or as Householder reflectors (Stewart 1980, O(n^2), ``kernels.haar``):
-the same Haar law.  ``haar="auto"`` uses reflectors from width
-``HOUSEHOLDER_MIN_WIDTH`` on (where they are also faster to draw, measured by
-``benchmarks/haar.py``); ``"dense"`` or ``"householder"`` force one form.
-``"structured"`` (opt-in, approximate: not Haar) uses random signs on both sides of
-a random permutation and the DCT, O(n) storage and O(n log n) products, for widths
-up to 10^6.
+The orthogonal factors are drawn in the forms of ``mcsim.orthogonal`` (dense, Householder
+or lazy; all exact), chosen per factor by the ``haar`` method and, for ``auto``, by the
+products the run will take with it.
 """
 from __future__ import annotations
 
@@ -16,89 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcsim.kernels import haar
+from mcsim.kernels import haar as forms
+from mcsim.kernels.layout import ACTIVATION, LINEAR
+from mcsim.kernels.mlvamp import factor_products
 
+from .orthogonal import OrthogonalFactor, draw_factor, factor_form, factor_row, row_size
 from .spec import NetworkSpec
 from .truth import signal_moments
-
-
-def haar_orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
-    """An n x n Haar-distributed orthogonal matrix: Q of G = QR, columns times sign(diag R)."""
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))[None, :]
-
-
-HAAR_METHODS = ("auto", "dense", "householder", "structured")
-HOUSEHOLDER_MIN_WIDTH = 16
-
-
-def ensemble_label(method: str) -> str:
-    """What a result drawn with the factor form ``method`` is a sample of."""
-    return ("APPROXIMATE: structured orthogonal factors (signs, permutation, DCT), not Haar"
-            if method == "structured" else "Haar-orthogonal U, V; i.i.d. singular values")
-
-
-def check_haar_method(method: str) -> str:
-    if method not in HAAR_METHODS:
-        raise ValueError(f"haar: must be one of {', '.join(HAAR_METHODS)}, got {method!r}")
-    return method
-
-
-@dataclass(frozen=True)
-class OrthogonalFactor:
-    """A Haar-orthogonal n x n matrix Q stored flat in the form ``code`` (``kernels.haar``);
-    ``data`` is ``buffer[offset:offset + size]`` of the buffer it was drawn into."""
-
-    n: int
-    code: int
-    data: np.ndarray
-    offset: int = 0
-
-    def apply(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
-        """Q x (or Q^T x)."""
-        out = np.empty(self.n)
-        haar.factor_apply(self.data, 0, self.n, self.code, transpose, np.ascontiguousarray(x, float), out)
-        return out
-
-    def matrix(self) -> np.ndarray:
-        """Q as a dense array."""
-        if self.code == haar.DENSE:
-            return self.data.reshape(self.n, self.n)
-        return haar.factor_matrix(self.data, self.n, self.code)
-
-
-def _factor_code(n: int, method: str) -> int:
-    if method == "structured":
-        return haar.STRUCTURED
-    if method == "dense" or (method == "auto" and n < HOUSEHOLDER_MIN_WIDTH):
-        return haar.DENSE
-    return haar.HOUSEHOLDER
-
-
-def _factor_size(n: int, code: int) -> int:
-    return {haar.DENSE: n * n, haar.HOUSEHOLDER: haar.householder_size(n), haar.STRUCTURED: 3 * n}[code]
-
-
-def haar_factor(rng: np.random.Generator, n: int, method: str = "auto", buffer: np.ndarray | None = None,
-                offset: int = 0) -> OrthogonalFactor:
-    """A Haar-orthogonal n x n factor, dense or as Householder reflectors (or the
-    structured approximation; module docstring), drawn into ``buffer[offset:]`` (a new
-    array if None)."""
-    check_haar_method(method)
-    code = _factor_code(n, method)
-    size = _factor_size(n, code)
-    if buffer is None:
-        buffer, offset = np.empty(size), 0
-    data = buffer[offset:offset + size]
-    if code == haar.DENSE:
-        data[:] = haar_orthogonal(rng, n).ravel()
-    elif code == haar.STRUCTURED:
-        data[:2 * n] = 2.0 * rng.integers(0, 2, 2 * n) - 1.0
-        data[2 * n:] = rng.permutation(n)
-    else:
-        rng.standard_normal(out=data)
-        haar.householder_build(data, n, data)  # in place: each entry is read before it is written
-    return OrthogonalFactor(n, code, data, offset)
 
 
 def noise_free_map(layer, U: OrthogonalFactor | None, V: OrthogonalFactor | None, sigma: np.ndarray | None,
@@ -112,8 +31,8 @@ class Network:
     """One random network with its truth, observation and ML-VAMP initialisation, for
     B independent signals (rows).
 
-    ``U[j]``, ``V[j]`` (:class:`OrthogonalFactor`, all stored in one array ``factors``),
-    ``sigma[j]`` are None for activation maps.  ``z0[l]`` (B x n_l) for l = 0..L is the
+    ``U[j]``, ``V[j]`` (:class:`mcsim.orthogonal.OrthogonalFactor`, all stored in one
+    array ``factors`` and described by the rows of ``table``), ``sigma[j]`` are None for activation maps.  ``z0[l]`` (B x n_l) for l = 0..L is the
     true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
     z0_l + N(0, tau_init_l), ``gam_minus0[l]`` = 1 / tau_init_l, tau_init_l = E[z0_l^2].
     """
@@ -126,6 +45,7 @@ class Network:
     r_minus0: list
     gam_minus0: np.ndarray
     factors: np.ndarray
+    table: np.ndarray
 
     @property
     def y(self) -> np.ndarray:
@@ -138,30 +58,56 @@ class Network:
     def signal(self, b: int) -> "Network":
         """The same network with only signal b."""
         return Network(self.spec, self.U, self.V, self.sigma, [z[b:b + 1] for z in self.z0],
-                       [r[b:b + 1] for r in self.r_minus0], self.gam_minus0, self.factors)
+                       [r[b:b + 1] for r in self.r_minus0], self.gam_minus0, self.factors, self.table)
+
+
+def factor_plan(spec: NetworkSpec, signals: int = 1, iterations: int | None = None,
+                extra: int = 0) -> dict:
+    """Products each factor will take: {j: ((Q v, Q^T w) of U_j, (Q v, Q^T w) of V_j)} for the
+    truths of ``signals`` signals, ML-VAMP over ``iterations`` iterations on each, and
+    ``extra`` more of each kind (e.g. objective evaluations); None if ``iterations`` is None."""
+    if iterations is None:
+        return None
+    kind = [LINEAR if layer.kind == "linear" else ACTIVATION for layer in spec.layers]
+    truth = ((1, 0), (0, 1))  # U (V^T x) scaled: one U product, one V^T product
+    return {j: tuple((signals * (run[0] + t[0]) + extra, signals * (run[1] + t[1]) + extra)
+                     for run, t in zip(runs, truth))
+            for j, runs in factor_products(kind, iterations).items()}
 
 
 def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto",
-                 reuse: np.ndarray | None = None, signals: int = 1) -> Network:
+                 reuse: np.ndarray | None = None, signals: int = 1, iterations: int | None = None,
+                 extra_products: int = 0) -> Network:
     """Draw factors, then the truths z0_0..z0_L of ``signals`` signals and their initial
     messages, in that order.
 
-    The factors go into ``reuse`` if it is large enough (e.g. the previous network's
-    ``factors``, which is then overwritten): fresh memory costs page faults.
+    ``iterations`` (the ML-VAMP iterations the network will run) and ``extra_products``
+    size lazy factors and let ``auto`` choose them (:func:`factor_plan`); a lazy factor
+    refuses products beyond its plan.  The factors go into ``reuse`` if it is large
+    enough (e.g. the previous network's ``factors``, which is then overwritten): fresh
+    memory costs page faults.
     """
     dims = spec.dims
-    linear = [j for j, layer in enumerate(spec.layers) if layer.kind == "linear"]
-    size = sum(_factor_size(n, _factor_code(n, haar)) for j in linear for n in dims[j:j + 2])
-    factors = reuse[:size] if reuse is not None and reuse.size >= size else np.empty(size)
+    plan = factor_plan(spec, signals, iterations, extra_products)
+    rows, offset = [], 0
+    for j, layer in enumerate(spec.layers):
+        if layer.kind == "linear":
+            for n, products in zip((dims[j + 1], dims[j]), plan[j] if plan else (None, None)):
+                rows.append(factor_row(n, factor_form(n, haar, products), offset, products))
+                offset += row_size(rows[-1])
+    table = np.array(rows, np.int64).reshape(len(rows), forms.FIELDS)
+    factors = reuse[:offset] if reuse is not None and reuse.size >= offset else np.empty(offset)
     U, V, sigma = [], [], []
-    pos = 0
+    index = 0  # table rows: U_j, then V_j, map by map
     for j, layer in enumerate(spec.layers):
         if layer.kind == "linear":
             n_in, n_out = dims[j], dims[j + 1]
             sigma.append(layer.law(n_in).sample(rng, min(n_in, n_out)))
-            U.append(haar_factor(rng, n_out, haar, factors, pos))
-            V.append(haar_factor(rng, n_in, haar, factors, pos + U[-1].data.size))
-            pos += U[-1].data.size + V[-1].data.size
+            U.append(OrthogonalFactor(factors, table, index))
+            V.append(OrthogonalFactor(factors, table, index + 1))
+            draw_factor(rng, U[-1])
+            draw_factor(rng, V[-1])
+            index += 2
         else:
             sigma.append(None), U.append(None), V.append(None)
     B = signals
@@ -172,4 +118,4 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto"
     tau_init, _ = signal_moments(spec)
     tau_init = tau_init[: spec.depth]
     r_minus0 = [z[l] + rng.normal(0.0, np.sqrt(tau_init[l]), (B, dims[l])) for l in range(spec.depth)]
-    return Network(spec, U, V, sigma, z, r_minus0, 1.0 / tau_init, factors)
+    return Network(spec, U, V, sigma, z, r_minus0, 1.0 / tau_init, factors, table)

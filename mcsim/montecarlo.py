@@ -11,7 +11,8 @@ from threadpoolctl import threadpool_limits
 from mcsim.kernels import mlvamp
 
 from .dataset import trajectory_dataset
-from .ensembles import Network, check_haar_method, draw_network, ensemble_label
+from .ensembles import Network, draw_network
+from .orthogonal import check_haar_method, ensemble_label, forms_summary
 from .packing import network_arrays, signal_arrays
 from .provenance import package_versions
 from .spec import NetworkSpec
@@ -83,24 +84,26 @@ def run_network(spec: NetworkSpec, iterations: int, seed, run=None, haar: str = 
     ``haar`` the form of the orthogonal factors (``mcsim.ensembles``).
     """
     spec = _with_run(spec, iterations, run, haar)
-    out, valid = _trajectories(spec, [seed], iterations, haar)
+    out, valid, forms = _trajectories(spec, [seed], iterations, haar)
     ds = trajectory_dataset(out[0, 0], spec)
     ds["valid_iterations"] = valid[0, 0]
-    ds.attrs.update(seed=str(seed), haar=haar, ensemble=ensemble_label(haar), **package_versions())
+    ds.attrs.update(seed=str(seed), haar=haar, factor_forms=forms, ensemble=ensemble_label(haar), **package_versions())
     return ds
 
 
 def _trajectories(spec: NetworkSpec, seeds: list, iterations: int, haar: str, signals: int = 1):
-    """Records (network, signal, ...) and valid counts (network, signal) of the networks
+    """Records (network, signal, ...), valid counts (network, signal) and the factor forms
+    (``mcsim.orthogonal.forms_summary``, the same for every network) of the networks
     seeded by ``seeds``, with single-threaded BLAS (so that results do not depend on
     where they run)."""
     runs, buffer = [], None
     with threadpool_limits(limits=1):
         for s in seeds:
-            net = draw_network(spec, np.random.default_rng(s), haar, reuse=buffer, signals=signals)
+            net = draw_network(spec, np.random.default_rng(s), haar, reuse=buffer, signals=signals,
+                               iterations=iterations)
             runs.append(run_signals(net, iterations))
             buffer = net.factors
-    return np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs])
+    return np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs]), forms_summary(net.U, net.V)
 
 
 def network_seeds(seed, start: int, stop: int) -> list[np.random.SeedSequence]:
@@ -118,7 +121,7 @@ def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int
     (network, signal, iteration, layer) with ``signals`` > 1 signals per network."""
     _with_run(spec, iterations, None, haar)
     check_count(signals, "signals")
-    records, valid = _trajectories(spec, network_seeds(seed, start, stop), iterations, haar, signals)
+    records, valid, forms = _trajectories(spec, network_seeds(seed, start, stop), iterations, haar, signals)
     if signals == 1:
         records, valid = records[:, 0], valid[:, 0]
     lead = ("network",) if signals == 1 else ("network", "signal")
@@ -126,6 +129,7 @@ def run_networks(spec: NetworkSpec, seed, start: int, stop: int, iterations: int
     ds = trajectory_dataset(records, spec, lead, coords)
     ds["valid_iterations"] = (lead, valid)
     ds["valid_iterations"].attrs["long_name"] = "iterations completed before a stop: alpha outside (0, 1), a non-finite error or a non-positive precision"
+    ds.attrs["factor_forms"] = forms
     return ds
 
 

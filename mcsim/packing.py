@@ -18,24 +18,21 @@ def network_arrays(net: Network) -> NetworkArrays:
     kind, act_code = np.zeros(L, np.int64), np.zeros(L, np.int64)
     act_par = np.zeros((L, N_PAR))
     nv, bias = np.zeros(L), np.zeros(L)
-    uoff, vofm, sig = np.zeros(L, np.int64), np.zeros(L, np.int64), []
-    ucode, vcode = np.zeros(L, np.int64), np.zeros(L, np.int64)
+    ufac, vfac, sig = np.full(L, -1, np.int64), np.full(L, -1, np.int64), []
     soff = np.zeros(L + 1, np.int64)
     for j, layer in enumerate(spec.layers):
         nv[j] = layer.noise_var
         if layer.kind == "linear":
             kind[j] = LINEAR
             bias[j] = layer.bias
-            U, V = net.U[j], net.V[j]
-            uoff[j], vofm[j] = U.offset, V.offset
-            ucode[j], vcode[j] = U.code, V.code
+            ufac[j], vfac[j] = net.U[j].index, net.V[j].index
             sig.append(net.sigma[j])
         else:
             kind[j] = ACTIVATION
             act_code[j], act_par[j] = layer.code, layer.par
         soff[j + 1] = soff[j] + (sig[-1].size if layer.kind == "linear" else 0)
     penalty = spec.input.penalty
-    return NetworkArrays(voff, kind, act_code, act_par, nv, bias, net.factors, uoff, vofm, ucode, vcode,
+    return NetworkArrays(voff, kind, act_code, act_par, nv, bias, net.factors, net.table, ufac, vfac,
                          np.concatenate(sig) if sig else np.zeros(0), soff, penalty.code, float(penalty.par))
 
 

@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--iterations", type=int, help="ML-VAMP iterations per network (and of the SE)")
     parser.add_argument("--seed", type=int, help="the study's seed (network i of a type and width: child i of "
                                                  "SeedSequence([seed, crc32(name), round(1e6 scale)]))")
-    parser.add_argument("--haar", help="form of the orthogonal factors: auto, dense, householder, "
-                                       "structured (approximate)")
+    parser.add_argument("--haar", help="form of the orthogonal factors (all exact in law): auto (the cheapest "
+                                       "per factor), dense, householder, lazy (drawn product by product)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="joblib worker processes (default -1: all cores)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     parser.add_argument("--shard", help="run part I of N (I/N, 0-based); default from SLURM_ARRAY_TASK_ID/COUNT")
@@ -107,8 +107,6 @@ def run(config: StudyConfig, out: Path, n_jobs: int, argv: list[str] | None = No
     folder = out / config.name
     print(f"study {config.name}: {', '.join(config.specs)}; {config.networks} networks x scales "
           f"{', '.join(f'{s:g}' for s in config.scales)} x {config.iterations} iterations -> {folder}", flush=True)
-    if config.haar == "structured":
-        print("ensemble: APPROXIMATE (structured factors: signs, permutation, DCT), not Haar", flush=True)
     _claim(folder, config)
     shards = run_shards(config, folder / "shards", n_jobs, log=lambda line: print(line, flush=True), shard=shard,
                         backend=backend, scheduler=scheduler)
