@@ -6,8 +6,8 @@ Q x_i = y_i.  By the conditioning lemma (a Haar Q given Q X = Y is a uniform iso
 from span(X)^perp onto span(Y)^perp), a product with a vector v that is a function of
 the earlier products and of independent randomness is drawn exactly as
 
-    v = X c + v_perp                                (two passes of classical Gram-Schmidt)
-    y_new = g_perp / |g_perp|,  g ~ N(0, I_n),  g_perp = g - Y^T Y g   (two passes)
+    v = X c + v_perp                                (classical Gram-Schmidt, ``_project_out``)
+    y_new = g_perp / |g_perp|,  g ~ N(0, I_n),  g_perp = g - Y^T Y g   (the same)
     Q v = Y^T c + |v_perp| y_new,   then append the pair (v_perp / |v_perp|, y_new),
 
 and Q^T w the same way with the roles of X and Y exchanged.  A residual |v_perp| <=
@@ -16,94 +16,94 @@ and Q^T w the same way with the roles of X and Y exchanged.  A residual |v_perp|
 Storage, from ``offset`` in the flat array ``data``, with capacities capf (pairs made
 by products Q v) and capt (by Q^T w), cap = capf + capt:
 
-    X: cap rows of n,  Y: cap rows of n,  3 cap numbers of scratch.
+    X: cap rows of n,  Y: cap rows of n,  3 cap + n numbers of scratch.
 
 Pairs of Q v products are rows 0..kf-1, those of Q^T w products rows capf..capf+kt-1.
 The fresh Gaussian directions are drawn outside (from the network's Generator) before
 the run: Y rows 0..capf-1 and X rows capf..cap-1, each used (and orthogonalised in
-place) by the product that makes its pair.  A product costs about 7 k n multiply-adds
-(three passes over the k rows of each side), k = kf + kt.
+place) by the product that makes its pair.  A product costs 5 k n multiply-adds as
+BLAS matrix-vector products (two over the k rows of each side, one more for the
+result; four more for each second Gram-Schmidt pass), k = kf + kt.
 """
 import numpy as np
 from numba import njit
 
 DROP = 1e-12  # |v_perp| / |v| at or below which a residual is rounding error and adds no pair
-BLOCK = 512   # entries per block: the rows' block stays in cache across the fused passes
+SMALL = 1 << 12  # rows x width of a product from which BLAS beats plain loops (benchmarks/haar.py)
+REORTHOGONALISE = 0.5  # a second Gram-Schmidt pass when |v_perp|^2 < this |v|^2 after the first
 
 
 @njit(cache=True)
 def lazy_size(n, capf, capt):
     """Stored numbers of a lazy factor of width n with capacities capf, capt."""
     cap = capf + capt
-    return 2 * cap * n + 3 * cap
+    return 2 * cap * n + 3 * cap + n
+
+
+@njit(cache=True, fastmath=True)
+def _add_rows(A, c, out, sign):
+    """out += sign A^T c, row by row (small products: no BLAS call overhead)."""
+    for r in range(c.size):
+        cr = sign * c[r]
+        a = A[r]
+        for i in range(out.size):
+            out[i] += cr * a[i]
+
+
+@njit(cache=True, fastmath=True)
+def _dot_rows(A, v, c):
+    """c = A v, row by row."""
+    for r in range(c.size):
+        a = A[r]
+        s = 0.0
+        for i in range(v.size):
+            s += a[i] * v[i]
+        c[r] = s
 
 
 @njit(cache=True)
-def _row(r, k1, s2):
-    """Row of the r-th active pair: rows 0..k1-1, then s2, s2+1, ..."""
-    return r if r < k1 else s2 + r - k1
+def _add_combination(A1, A2, c1, c2, out, tmp, sign):
+    """out += sign (A1^T c1 + A2^T c2): BLAS gemv from ``SMALL`` numbers on (``tmp``: n
+    numbers of scratch), else loops."""
+    for A, c in ((A1, c1), (A2, c2)):
+        if c.size * out.size >= SMALL:
+            np.dot(A.T, c, tmp)
+            for i in range(out.size):
+                out[i] += sign * tmp[i]
+        else:
+            _add_rows(A, c, out, sign)
 
 
-@njit(cache=True, fastmath=True)
-def _project_out(A, k1, s2, m, v, out, c, t):
-    """out = v - A_R^T c with c = A_R v + A_R (v - A_R^T A_R v): two passes of classical
-    Gram-Schmidt against the m active rows R of A (``_row``), fused so that each block of
-    the rows is read three times in all.  ``out`` may be ``v``.  Returns |out|^2."""
-    n = v.size
-    for r in range(m):
-        c[r] = 0.0
-        t[r] = 0.0
-    for b0 in range(0, n, BLOCK):  # c = A_R v
-        b1 = min(b0 + BLOCK, n)
-        for r in range(m):
-            a = A[_row(r, k1, s2)]
-            s = 0.0
-            for i in range(b0, b1):
-                s += a[i] * v[i]
-            c[r] += s
-    for b0 in range(0, n, BLOCK):  # out = v - A_R^T c, then t = A_R out (the block in cache)
-        b1 = min(b0 + BLOCK, n)
-        for i in range(b0, b1):
-            out[i] = v[i]
-        for r in range(m):
-            a = A[_row(r, k1, s2)]
-            cr = c[r]
-            for i in range(b0, b1):
-                out[i] -= cr * a[i]
-        for r in range(m):
-            a = A[_row(r, k1, s2)]
-            s = 0.0
-            for i in range(b0, b1):
-                s += a[i] * out[i]
-            t[r] += s
-    norm2 = 0.0
-    for b0 in range(0, n, BLOCK):  # out -= A_R^T t
-        b1 = min(b0 + BLOCK, n)
-        for r in range(m):
-            a = A[_row(r, k1, s2)]
-            tr = t[r]
-            for i in range(b0, b1):
-                out[i] -= tr * a[i]
-        for i in range(b0, b1):
-            norm2 += out[i] * out[i]
-    for r in range(m):
-        c[r] += t[r]
-    return norm2
+@njit(cache=True)
+def _coefficients(A1, A2, v, c1, c2):
+    """c1 = A1 v, c2 = A2 v: BLAS gemv from ``SMALL`` numbers on, else loops."""
+    for A, c in ((A1, c1), (A2, c2)):
+        if c.size * v.size >= SMALL:
+            np.dot(A, v, c)
+        else:
+            _dot_rows(A, v, c)
 
 
-@njit(cache=True, fastmath=True)
-def _combine(B, k1, s2, m, c, out):
-    """out = B_R^T c over the m active rows R of B."""
-    n = out.size
-    for b0 in range(0, n, BLOCK):
-        b1 = min(b0 + BLOCK, n)
-        for i in range(b0, b1):
-            out[i] = 0.0
-        for r in range(m):
-            b = B[_row(r, k1, s2)]
-            cr = c[r]
-            for i in range(b0, b1):
-                out[i] += cr * b[i]
+@njit(cache=True)
+def _project_out(A1, A2, v, out, c, t, tmp):
+    """out = v - A_R^T c, c = A_R v, by classical Gram-Schmidt against the rows of A1 and
+    A2 (the active pairs R; c = (c1, c2) split the same way), with a second pass
+    (out -= A_R^T (A_R out), c += A_R out) when the first lost more than half of |v|^2
+    to cancellation (Daniel, Gragg, Kaufman & Stewart 1976: "twice is enough").  ``out``
+    may be ``v``.  Returns |out|^2."""
+    k1 = A1.shape[0]
+    v2 = np.dot(v, v)
+    c1, c2, t1, t2 = c[:k1], c[k1:], t[:k1], t[k1:]
+    _coefficients(A1, A2, v, c1, c2)
+    out[:] = v
+    _add_combination(A1, A2, c1, c2, out, tmp, -1.0)
+    r2 = np.dot(out, out)
+    if c.size and r2 < REORTHOGONALISE * v2:
+        _coefficients(A1, A2, out, t1, t2)
+        _add_combination(A1, A2, t1, t2, out, tmp, -1.0)
+        c += t
+        r2 = np.dot(out, out)
+    return r2
 
 
 @njit(cache=True)
@@ -115,32 +115,31 @@ def lazy_apply(data, offset, n, state, transpose, x, out):
     cap = capf + capt
     X = data[offset:offset + cap * n].reshape((cap, n))
     Y = data[offset + cap * n:offset + 2 * cap * n].reshape((cap, n))
-    scratch = data[offset + 2 * cap * n:offset + 2 * cap * n + 3 * cap]
-    c, t, d = scratch[:cap], scratch[cap:2 * cap], scratch[2 * cap:]
+    rest = offset + 2 * cap * n
+    m = kf + kt
+    c, t, d = data[rest:rest + m], data[rest + cap:rest + cap + m], data[rest + 2 * cap:rest + 2 * cap + m]
+    tmp = data[rest + 3 * cap:rest + 3 * cap + n]
     A, B = (Y, X) if transpose else (X, Y)  # A: the side x lives on, B: the side of the result
+    A1, A2, B1, B2 = A[:kf], A[capf:capf + kt], B[:kf], B[capf:capf + kt]
     slot = capf + kt if transpose else kf
     full = kt == capt if transpose else kf == capf
-    m = kf + kt
-    x2 = 0.0
-    for i in range(n):
-        x2 += x[i] * x[i]
-    r2 = _project_out(A, kf, capf, m, x, out, c, t)
+    x2 = np.dot(x, x)
+    r2 = _project_out(A1, A2, x, out, c, t, tmp)
     if x2 == 0.0 or r2 <= DROP * DROP * x2:
-        _combine(B, kf, capf, m, c, out)
+        out[:] = 0.0
+        _add_combination(B1, B2, c[:kf], c[kf:], out, tmp, 1.0)
         return
     if full:
         raise ValueError("lazy Haar factor: more products than its planned capacity")
     r = np.sqrt(r2)
     fresh = A[slot]
+    g = B[slot]  # the pre-drawn Gaussian direction, orthogonalised in place
+    scale = 1.0 / np.sqrt(_project_out(B1, B2, g, g, d, t, tmp))
     for i in range(n):
         fresh[i] = out[i] / r
-    g = B[slot]  # the pre-drawn Gaussian direction, orthogonalised in place
-    g2 = _project_out(B, kf, capf, m, g, g, d, t)
-    scale = 1.0 / np.sqrt(g2)
-    _combine(B, kf, capf, m, c, out)
-    for i in range(n):
         g[i] *= scale
-        out[i] += r * g[i]
+        out[i] = r * g[i]
+    _add_combination(B1, B2, c[:kf], c[kf:], out, tmp, 1.0)
     if transpose:
         state[3] = kt + 1
     else:

@@ -28,16 +28,18 @@ FORM_NAMES = {haar.DENSE: "dense", haar.HOUSEHOLDER: "householder", haar.LAZY: "
 HOUSEHOLDER_MIN_WIDTH = 16
 RETIRED = {"structured": "the structured (DCT) factors were not Haar and are retired: 'lazy' is exact at any width"}
 
-# Seconds per unit of work, single thread, measured by ``python -m benchmarks.haar --fit``
+# Seconds per unit of work, single thread, fitted by ``python -m benchmarks.haar --fit``
 # on this project's reference machine (docs/performance.md): the model only ranks forms.
 COST = {
-    "qr": 1.2e-10,        # per n^3: dense draw (QR of a Gaussian n x n matrix, sign fix)
-    "dense_apply": 3e-10,  # per n^2 and product (BLAS gemv)
-    "hh_draw": 2.2e-8,     # per n^2: Householder draw (Gaussians and reflectors)
-    "hh_apply": 1.2e-9,    # per n^2 and product
-    "gauss": 8e-9,         # per Gaussian number of a lazy factor's directions
-    "lazy_apply": 1.5e-10,  # per n k of a product with k earlier pairs
-    "call": 2e-6,          # per product: call overhead of any form
+    "qr": 7.6e-11,          # dense: per n^3 of the draw (QR of a Gaussian n x n matrix, sign fix)
+    "dense_apply": 8.4e-10,  # dense: per n^2 and product (BLAS gemv)
+    "dense_call": 2.3e-6,    # dense: per product
+    "hh_draw": 6.4e-9,       # Householder: per n^2 of the draw (Gaussians and reflectors)
+    "hh_apply": 1.8e-10,     # Householder: per n^2 and product
+    "hh_call": 1.5e-6,       # Householder: per product
+    "gauss": 1.4e-8,         # lazy: per Gaussian number of the directions
+    "lazy_apply": 5.9e-10,   # lazy: per n k of a product with k earlier pairs
+    "lazy_call": 2.7e-6,     # lazy: per product
 }
 
 
@@ -66,15 +68,14 @@ def form_cost(form: int, n: int, products: tuple[int, int]) -> float:
     (Q v products, Q^T w products) with it (``COST``).  A lazy factor's k-th product
     costs n min(k, n); its directions are n min(P_f, n) + n min(P_t, n) Gaussians."""
     P = sum(products)
-    calls = COST["call"] * P
     if form == haar.DENSE:
-        return COST["qr"] * n ** 3 + COST["dense_apply"] * n * n * P + calls
+        return COST["qr"] * n ** 3 + COST["dense_apply"] * n * n * P + COST["dense_call"] * P
     if form == haar.HOUSEHOLDER:
-        return COST["hh_draw"] * n * n + COST["hh_apply"] * n * n * P + calls
+        return COST["hh_draw"] * n * n + COST["hh_apply"] * n * n * P + COST["hh_call"] * P
     full = min(P, n)  # pairs stop growing once they span the space
     pair_work = n * (full * (full - 1) / 2 + (P - full) * n)
     gaussians = n * sum(min(p, n) for p in products)
-    return COST["gauss"] * gaussians + COST["lazy_apply"] * pair_work + calls
+    return COST["gauss"] * gaussians + COST["lazy_apply"] * pair_work + COST["lazy_call"] * P
 
 
 def factor_form(n: int, method: str, products: tuple[int, int] | None) -> int:
