@@ -106,7 +106,7 @@ def is_comparison(path) -> bool:
 def compare_network(spec: NetworkSpec, seed, iterations: int, adam_steps: int, adam_lr: float,
                     lbfgs_steps: int) -> dict[str, np.ndarray]:
     """ML-VAMP, Adam and L-BFGS on one random network (module docstring)."""
-    net = draw_network(spec, np.random.default_rng(seed))
+    net = draw_network(spec, np.random.default_rng(seed), iterations=iterations, full_capacity=True)
     run = run_mlvamp(net, iterations)
     problem = MapProblem(net)
     truth = net.z0[0][0]

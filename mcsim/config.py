@@ -41,7 +41,7 @@ class StudyConfig:
 
     def __post_init__(self):
         where = self.origin or str(self.source)
-        if self.haar in RETIRED:
+        if isinstance(self.haar, str) and self.haar in RETIRED:
             raise SpecError(f"{where}: haar: {self.haar!r}: {RETIRED[self.haar]}")
         if self.haar not in HAAR_METHODS:
             raise SpecError(f"{where}: haar: must be one of {', '.join(HAAR_METHODS)}, got {self.haar!r}")

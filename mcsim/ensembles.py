@@ -61,39 +61,40 @@ class Network:
                        [r[b:b + 1] for r in self.r_minus0], self.gam_minus0, self.factors, self.table)
 
 
-def factor_plan(spec: NetworkSpec, signals: int = 1, iterations: int | None = None,
-                extra: int = 0) -> dict:
+def factor_plan(spec: NetworkSpec, signals: int = 1, iterations: int | None = None) -> dict | None:
     """Products each factor will take: {j: ((Q v, Q^T w) of U_j, (Q v, Q^T w) of V_j)} for the
-    truths of ``signals`` signals, ML-VAMP over ``iterations`` iterations on each, and
-    ``extra`` more of each kind (e.g. objective evaluations); None if ``iterations`` is None."""
+    truths of ``signals`` signals and ML-VAMP over ``iterations`` iterations on each; None
+    if ``iterations`` is None."""
     if iterations is None:
         return None
     kind = [LINEAR if layer.kind == "linear" else ACTIVATION for layer in spec.layers]
     truth = ((1, 0), (0, 1))  # U (V^T x) scaled: one U product, one V^T product
-    return {j: tuple((signals * (run[0] + t[0]) + extra, signals * (run[1] + t[1]) + extra)
-                     for run, t in zip(runs, truth))
+    return {j: tuple((signals * (run[0] + t[0]), signals * (run[1] + t[1])) for run, t in zip(runs, truth))
             for j, runs in factor_products(kind, iterations).items()}
 
 
 def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto",
                  reuse: np.ndarray | None = None, signals: int = 1, iterations: int | None = None,
-                 extra_products: int = 0) -> Network:
+                 full_capacity: bool = False) -> Network:
     """Draw factors, then the truths z0_0..z0_L of ``signals`` signals and their initial
     messages, in that order.
 
-    ``iterations`` (the ML-VAMP iterations the network will run) and ``extra_products``
-    size lazy factors and let ``auto`` choose them (:func:`factor_plan`); a lazy factor
-    refuses products beyond its plan.  The factors go into ``reuse`` if it is large
-    enough (e.g. the previous network's ``factors``, which is then overwritten): fresh
-    memory costs page faults.
+    ``iterations`` (the ML-VAMP iterations the network will run) lets ``auto`` choose
+    lazy factors (:func:`factor_plan`) and sizes them; a lazy factor refuses products
+    beyond that plan, unless ``full_capacity`` (or ``iterations`` is None) gives it room
+    for any number (n pairs each way: 4 n^2 numbers).  The draws do not depend on the
+    capacity: the same network either way.  The factors go into ``reuse`` if it is
+    large enough (e.g. the previous network's ``factors``, which is then overwritten):
+    fresh memory costs page faults.
     """
     dims = spec.dims
-    plan = factor_plan(spec, signals, iterations, extra_products)
+    plan = factor_plan(spec, signals, iterations)
     rows, offset = [], 0
     for j, layer in enumerate(spec.layers):
         if layer.kind == "linear":
             for n, products in zip((dims[j + 1], dims[j]), plan[j] if plan else (None, None)):
-                rows.append(factor_row(n, factor_form(n, haar, products), offset, products))
+                form = factor_form(n, haar, products)
+                rows.append(factor_row(n, form, offset, None if full_capacity else products))
                 offset += row_size(rows[-1])
     table = np.array(rows, np.int64).reshape(len(rows), forms.FIELDS)
     factors = reuse[:offset] if reuse is not None and reuse.size >= offset else np.empty(offset)

@@ -50,7 +50,8 @@ def haar_orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def check_haar_method(method: str) -> str:
-    if method in RETIRED:
+    """``method`` if it names a form method (ValueError otherwise; a retired one says why)."""
+    if isinstance(method, str) and method in RETIRED:
         raise ValueError(f"haar: {method!r}: {RETIRED[method]}")
     if method not in HAAR_METHODS:
         raise ValueError(f"haar: must be one of {', '.join(HAAR_METHODS)}, got {method!r}")
@@ -92,14 +93,16 @@ def factor_form(n: int, method: str, products: tuple[int, int] | None) -> int:
 
 def capacities(n: int, form: int, products: tuple[int, int] | None) -> tuple[int, int]:
     """(capf, capt) of a lazy factor: pairs its Q v and Q^T w products may make, at most
-    n each (n pairs span the space); (n, n) when the products are unknown."""
+    n each (n pairs span the space, and then any number of products can follow); (n, n)
+    when the products are unknown (None)."""
     if form != haar.LAZY:
         return 0, 0
     return (n, n) if products is None else (min(products[0], n), min(products[1], n))
 
 
 def factor_row(n: int, form: int, offset: int, products: tuple[int, int] | None) -> np.ndarray:
-    """A factor's table row (``kernels.haar``: offset, width, form, capacities, pair counts)."""
+    """A factor's table row (``kernels.haar``: offset, width, form, capacities for
+    ``products`` (:func:`capacities`), pair counts)."""
     row = np.zeros(haar.FIELDS, np.int64)
     row[haar.OFFSET], row[haar.WIDTH], row[haar.FORM] = offset, n, form
     row[haar.CAPF], row[haar.CAPT] = capacities(n, form, products)
@@ -160,9 +163,9 @@ def draw_factor(rng: np.random.Generator, factor: OrthogonalFactor) -> None:
     elif form == haar.HOUSEHOLDER:
         rng.standard_normal(out=data)
         haar.householder_build(data, n, data)  # in place: each entry is read before it is written
-    else:
-        for rows in fresh_rows(n, int(factor.row[haar.CAPF]), int(factor.row[haar.CAPT])):
-            rng.standard_normal(out=data[rows])
+    else:  # each side's directions from its own child stream: a larger capacity only appends rows
+        for rows, child in zip(fresh_rows(n, int(factor.row[haar.CAPF]), int(factor.row[haar.CAPT])), rng.spawn(2)):
+            child.standard_normal(out=data[rows])
         factor.row[haar.KF] = factor.row[haar.KT] = 0
 
 

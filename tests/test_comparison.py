@@ -46,7 +46,9 @@ def test_comparison_study_files_seeds_and_resume(tmp_path, capsys):
     for method in ("adam", "lbfgs"):
         v = first[f"{method}_value"]
         assert (v.isel({v.dims[-1]: -1}) < v.isel({v.dims[-1]: 0})).all()
-    np.testing.assert_array_equal(first.adam_value.isel(adam_step=0), first.lbfgs_value.isel(lbfgs_step=0))
+    # (to rounding: a lazy factor revealed by Adam's products gives L-BFGS the same products
+    # through its pairs, Q v = Y^T (X v), in other operations)
+    np.testing.assert_allclose(first.adam_value.isel(adam_step=0), first.lbfgs_value.isel(lbfgs_step=0), rtol=1e-12)
     # resume: nothing recomputed, same data
     assert study.main(args) == 0
     assert "resuming: 6 of 6 shards" in capsys.readouterr().out

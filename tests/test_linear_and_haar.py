@@ -1,11 +1,10 @@
 """The linear step against a dense solve (its naive twin), and the Haar sampler's law."""
 import numpy as np
 import pytest
-from scipy.fft import dct
 from scipy.stats import ks_2samp, norm
 
 from mcsim.kernels.linear import linear_backward, linear_forward
-from mcsim.ensembles import haar_factor, haar_orthogonal
+from mcsim.orthogonal import haar_factor, haar_orthogonal
 
 pytestmark = pytest.mark.kernels  # also run without the JIT, with coverage (.ci/run)
 
@@ -82,7 +81,7 @@ def test_haar_first_entry_law():
 
 
 @pytest.mark.parametrize("method, size", [("householder", lambda n: n + n * (n + 1) // 2 - 1),
-                                          ("structured", lambda n: 3 * n)])
+                                          ("lazy", lambda n: 2 * (2 * n) * n + 3 * (2 * n) + n)])
 @pytest.mark.parametrize("n", [1, 2, 3, 64, 300])
 def test_factor_is_orthogonal_and_applies_as_its_matrix(n, method, size):
     rng = np.random.default_rng(n)
@@ -92,17 +91,7 @@ def test_factor_is_orthogonal_and_applies_as_its_matrix(n, method, size):
     x = rng.standard_normal(n)
     np.testing.assert_allclose(f.apply(x), Q @ x, atol=1e-12)
     np.testing.assert_allclose(f.apply(x, transpose=True), Q.T @ x, atol=1e-12)
-    assert f.data.size == size(n)  # reflectors or (signs, signs, permutation), not the matrix
-
-
-def test_structured_factor_is_signs_dct_permutation_signs():
-    """Q x = e * dct(d[perm] * x[perm]) with scipy's orthonormal DCT-II."""
-    n = 50
-    f = haar_factor(np.random.default_rng(1), n, "structured")
-    d, e, perm = f.data[:n], f.data[n:2 * n], f.data[2 * n:].astype(int)
-    assert set(np.unique(np.concatenate([d, e]))) <= {-1.0, 1.0} and sorted(perm) == list(range(n))
-    x = np.random.default_rng(2).standard_normal(n)
-    np.testing.assert_allclose(f.apply(x), e * dct((d * x)[perm], type=2, norm="ortho"), atol=1e-12)
+    assert f.data.size == size(n)  # reflectors, or pair rows for n products each way: not the matrix
 
 
 def _statistics(method, n, draws, rng):
@@ -114,8 +103,10 @@ def _statistics(method, n, draws, rng):
     return out
 
 
-def test_householder_has_the_haar_law_of_the_qr_path():
-    """Householder draws (Stewart) vs QR + sign fix, n = 6, 8000 draws each.
+@pytest.mark.parametrize("method, seed", [("householder", 11), ("lazy", 13)])
+def test_factor_has_the_haar_law_of_the_qr_path(method, seed):
+    """Householder draws (Stewart), and lazy ones revealed column by column, vs QR + sign
+    fix, n = 6, 8000 draws each.
 
     Exact Haar facts, each within CLT bounds: n E[Q_ij^2] = 1 at three entries (variance
     of n Q_ij^2 = 2 (n-1)/(n+2)), E[tr Q] = 0 and E[(tr Q)^2] = E[tr Q^2] = 1 (Diaconis-
@@ -126,7 +117,7 @@ def test_householder_has_the_haar_law_of_the_qr_path():
     """
     n, draws, checks = 6, 8000, 12
     z = norm.isf(1e-3 / (2 * checks))
-    hh = _statistics("householder", n, draws, np.random.default_rng(11))
+    hh = _statistics(method, n, draws, np.random.default_rng(seed))
     qr = _statistics("dense", n, draws, np.random.default_rng(12))
     for col in range(3):
         assert abs(np.mean(n * hh[:, col] ** 2) - 1) <= z * np.sqrt(2 * (n - 1) / (n + 2) / draws)
