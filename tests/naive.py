@@ -175,3 +175,38 @@ def mlvamp_records(net, iterations: int) -> np.ndarray:
                 return out
             r_minus[j], gam_minus[j] = msg
     return out
+
+
+class LazyHaarTwin:
+    """NumPy twin of ``kernels.lazy``: a Haar Q revealed product by product (pairs
+    Q x_i = y_i; two Gram-Schmidt passes; a fresh Gaussian direction per new pair).
+    ``project_fresh=False`` is the mutation that skips the projection of the fresh
+    direction off span(Y): the law tests must reject it."""
+
+    def __init__(self, n, rng, project_fresh=True):
+        self.n, self.rng, self.project_fresh = n, rng, project_fresh
+        self.X, self.Y = np.zeros((0, n)), np.zeros((0, n))
+
+    @staticmethod
+    def _residual(A, v):
+        c = A @ v
+        r = v - A.T @ c
+        c2 = A @ r
+        return c + c2, r - A.T @ c2
+
+    def apply(self, v, transpose=False):
+        A, B = (self.Y, self.X) if transpose else (self.X, self.Y)
+        c, r = self._residual(A, v)
+        nr = np.linalg.norm(r)
+        if nr <= 1e-12 * np.linalg.norm(v):
+            return B.T @ c
+        g = self.rng.standard_normal(self.n)
+        if self.project_fresh:
+            g = self._residual(B, g)[1]
+        g /= np.linalg.norm(g)
+        new_a, new_b = r / nr, g
+        if transpose:
+            self.X, self.Y = np.vstack([self.X, new_b]), np.vstack([self.Y, new_a])
+        else:
+            self.X, self.Y = np.vstack([self.X, new_a]), np.vstack([self.Y, new_b])
+        return B.T @ c + nr * g
