@@ -85,14 +85,13 @@ def _coefficients(A1, A2, v, c1, c2):
 
 
 @njit(cache=True)
-def _project_out(A1, A2, v, out, c, t, tmp):
+def _project_out(A1, A2, v, v2, out, c, t, tmp):
     """out = v - A_R^T c, c = A_R v, by classical Gram-Schmidt against the rows of A1 and
     A2 (the active pairs R; c = (c1, c2) split the same way), with a second pass
     (out -= A_R^T (A_R out), c += A_R out) when the first lost more than half of |v|^2
     to cancellation (Daniel, Gragg, Kaufman & Stewart 1976: "twice is enough").  ``out``
-    may be ``v``.  Returns |out|^2."""
+    must not be ``v``; ``v2`` = |v|^2.  Returns |out|^2."""
     k1 = A1.shape[0]
-    v2 = np.dot(v, v)
     c1, c2, t1, t2 = c[:k1], c[k1:], t[:k1], t[k1:]
     _coefficients(A1, A2, v, c1, c2)
     out[:] = v
@@ -124,7 +123,7 @@ def lazy_apply(data, offset, n, state, transpose, x, out):
     slot = capf + kt if transpose else kf
     full = kt == capt if transpose else kf == capf
     x2 = np.dot(x, x)
-    r2 = _project_out(A1, A2, x, out, c, t, tmp)
+    r2 = _project_out(A1, A2, x, x2, out, c, t, tmp)
     if x2 == 0.0 or r2 <= DROP * DROP * x2:
         out[:] = 0.0
         _add_combination(B1, B2, c[:kf], c[kf:], out, tmp, 1.0)
@@ -133,11 +132,12 @@ def lazy_apply(data, offset, n, state, transpose, x, out):
         raise ValueError("lazy Haar factor: more products than its planned capacity")
     r = np.sqrt(r2)
     fresh = A[slot]
-    g = B[slot]  # the pre-drawn Gaussian direction, orthogonalised in place
-    scale = 1.0 / np.sqrt(_project_out(B1, B2, g, g, d, t, tmp))
     for i in range(n):
         fresh[i] = out[i] / r
-        g[i] *= scale
+    g = B[slot]  # the pre-drawn Gaussian direction: out <- g_perp, then g <- g_perp / |g_perp|
+    g_norm = np.sqrt(_project_out(B1, B2, g, np.dot(g, g), out, d, t, tmp))
+    for i in range(n):
+        g[i] = out[i] / g_norm
         out[i] = r * g[i]
     _add_combination(B1, B2, c[:kf], c[kf:], out, tmp, 1.0)
     if transpose:
