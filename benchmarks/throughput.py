@@ -1,6 +1,6 @@
 """Networks per second, generation + T iterations, single process: mcsim with each
-form of the Haar factors (``auto``: the cost model's choice, lazy at these sizes;
-Householder, the previous default) against the numpy baseline, at the seed talk's
+form of the Haar factors (``auto``: the cost model's choice per factor, lazy for all
+but the narrowest; Householder, the previous default) against the numpy baseline, at the seed talk's
 sizes (20-100-100-500-500-300) and wider.
 
     python -m benchmarks.throughput [--scales 1,4,16,64] [--iterations 20] [--repeats 5]

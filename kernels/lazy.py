@@ -11,7 +11,9 @@ the earlier products and of independent randomness is drawn exactly as
     Q v = Y^T c + |v_perp| y_new,   then append the pair (v_perp / |v_perp|, y_new),
 
 and Q^T w the same way with the roles of X and Y exchanged.  A residual |v_perp| <=
-``DROP`` |v| is rounding error: it adds no pair (Q v = Y^T c).
+``DROP`` |v| is rounding error, and once n pairs span the space every residual is:
+neither adds a pair (Q v = Y^T c).  A non-finite v (a signal that has stopped) gives a
+non-finite product and leaves the factor as it was.
 
 Storage, from ``offset`` in the flat array ``data``, with capacities capf (pairs made
 by products Q v) and capt (by Q^T w), cap = capf + capt:
@@ -23,7 +25,7 @@ The fresh Gaussian directions are drawn outside (from the network's Generator) b
 the run: Y rows 0..capf-1 and X rows capf..cap-1, each used (and orthogonalised in
 place) by the product that makes its pair.  A product costs 5 k n multiply-adds as
 BLAS matrix-vector products (two over the k rows of each side, one more for the
-result; four more for each second Gram-Schmidt pass), k = kf + kt.
+result; two more for each second Gram-Schmidt pass), k = kf + kt.
 """
 import numpy as np
 from numba import njit
@@ -40,7 +42,7 @@ def lazy_size(n, capf, capt):
     return 2 * cap * n + 3 * cap + n
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _add_rows(A, c, out, sign):
     """out += sign A^T c, row by row (small products: no BLAS call overhead)."""
     for r in range(c.size):
@@ -50,7 +52,7 @@ def _add_rows(A, c, out, sign):
             out[i] += cr * a[i]
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _dot_rows(A, v, c):
     """c = A v, row by row."""
     for r in range(c.size):
@@ -108,7 +110,7 @@ def _project_out(A1, A2, v, v2, out, c, t, tmp):
 @njit(cache=True)
 def lazy_apply(data, offset, n, state, transpose, x, out):
     """out = Q x (or Q^T x) of the lazy factor at ``data[offset:]`` (module docstring),
-    appending the new pair; ``state`` = [capf, capt, kf, kt] (counts updated).
+    appending the new pair, if any; ``state`` = [capf, capt, kf, kt] (counts updated).
     ``out`` must not be ``x``.  ValueError if a pair is needed beyond the capacity."""
     capf, capt, kf, kt = state[0], state[1], state[2], state[3]
     cap = capf + capt
@@ -123,8 +125,11 @@ def lazy_apply(data, offset, n, state, transpose, x, out):
     slot = capf + kt if transpose else kf
     full = kt == capt if transpose else kf == capf
     x2 = np.dot(x, x)
+    if not np.isfinite(x2):
+        out[:] = np.nan
+        return
     r2 = _project_out(A1, A2, x, x2, out, c, t, tmp)
-    if x2 == 0.0 or r2 <= DROP * DROP * x2:
+    if x2 == 0.0 or r2 <= DROP * DROP * x2 or m >= n:
         out[:] = 0.0
         _add_combination(B1, B2, c[:kf], c[kf:], out, tmp, 1.0)
         return

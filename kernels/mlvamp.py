@@ -119,6 +119,23 @@ def _accept(out, rows, t, l, zhat, z0, b, alpha, r_in, gam_in, r_out, gam_old, d
 
 
 @njit(cache=True)
+def active_signals(active):
+    """Indices of the signals still running."""
+    return np.nonzero(active)[0]
+
+
+@njit(cache=True)
+def _stop(b, t, active, valid, r_plus, r_minus, work, zhat_plus, zhat_minus):
+    """Signal b stops at iteration t: its messages, work row and estimates become NaN, so
+    that its later factor products are NaN (a lazy factor takes no pair from them) and
+    no prox is evaluated on it again."""
+    active[b] = False
+    valid[b] = t
+    for rows in (r_plus, r_minus, work, zhat_plus, zhat_minus):
+        rows[b, :] = np.nan
+
+
+@njit(cache=True)
 def _minus_bias(x, b, out):
     for i in range(x.size):
         out[i] = x[i] - b
@@ -136,7 +153,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
     activations' divergence, 0 for the a.e. derivative, else a central difference
     (``kernels.activations.activation_prox_vector``).
     A signal stops at the first alpha outside (0, 1) or not finite, non-finite error or
-    non-positive precision (``valid`` = that iteration); the others go on.
+    non-positive precision (``valid`` = that iteration; its estimates are NaN); the others go on.
     """
     voff, kind, act_code, act_par, nv, bias = net.voff, net.kind, net.act_code, net.act_par, net.nv, net.bias
     mats, ftab, ufac, vfac, sig, soff = net.mats, net.ftab, net.ufac, net.vfac, net.sig, net.soff
@@ -168,26 +185,26 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
         for l in range(L):
             a0, a1 = voff[l], voff[l + 1]
             if l == 0:
-                for b in range(B):
+                for b in active_signals(active):
                     alpha[b] = prior_prox_vector(net.prior_code, net.prior_par, r_minus[b, a0:a1], gam_minus[b, 0],
                                                  zhat_plus[b, a0:a1])
             else:
                 j = l - 1
                 p0, p1 = voff[j], voff[j + 1]
-                n_in, n_out = p1 - p0, a1 - a0
+                n_out = a1 - a0
                 if kind[j] == LINEAR:
                     factor_apply_rows(mats, ftab[vfac[j]], True, r_plus, p0, s_t, p0, buf, res)
                     if t == 0:  # later, r^-_l is unchanged since the backward pass computed u~
                         for b in range(B):
                             _minus_bias(r_minus[b, a0:a1], bias[j], shifted[b, :n_out])
                         factor_apply_rows(mats, ftab[ufac[j]], True, shifted, 0, u_t, a0, buf, res)
-                    for b in range(B):
+                    for b in active_signals(active):
                         alpha[b] = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gam_minus[b, l],
                                                   s_t[b, p0:p1], u_t[b, a0:a1], work[b, :n_out])
                     factor_apply_rows(mats, ftab[ufac[j]], False, work, 0, zhat_plus, a0, buf, res)
                     zhat_plus[:, a0:a1] += bias[j]
                 else:
-                    for b in range(B):
+                    for b in active_signals(active):
                         _, alpha[b] = activation_prox_vector(act_code[j], act_par[j], nv[j], r_plus[b, p0:p1],
                                                              r_minus[b, a0:a1], gam_plus[b, j], gam_minus[b, l],
                                                              work[b, :n_out], zhat_plus[b, a0:a1], jump_step)
@@ -197,9 +214,9 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                                   r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], gam_plus[b, l], damping[0],
                                   damping[2], t == 0,
                                   frozen)
-                    active[b] = np.isfinite(gam)
-                    valid[b] = valid[b] if active[b] else t
                     gam_plus[b, l] = gam
+                    if not np.isfinite(gam):
+                        _stop(b, t, active, valid, r_plus, r_minus, work, zhat_plus, zhat_minus)
         # --------------------------------------------------------------- backward
         for j in range(L - 1, -1, -1):
             p0, p1 = voff[j], voff[j + 1]
@@ -213,13 +230,13 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                     for b in range(B):
                         _minus_bias(r_minus[b, q0:q1], bias[j], shifted[b, :n_out])
                     factor_apply_rows(mats, ftab[ufac[j]], True, shifted, 0, u_t, q0, buf, res)
-                for b in range(B):
+                for b in active_signals(active):
                     gm = np.inf if measured else gam_minus[b, j + 1]
                     alpha[b] = linear_backward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gm,
                                                s_t[b, p0:p1], u_t[b, q0:q1], work[b, :n_in])
                 factor_apply_rows(mats, ftab[vfac[j]], False, work, 0, zhat_minus, p0, buf, res)
             else:
-                for b in range(B):
+                for b in active_signals(active):
                     gm = np.inf if measured else gam_minus[b, j + 1]
                     c = y[b] if measured else r_minus[b, q0:q1]
                     alpha[b], _ = activation_prox_vector(act_code[j], act_par[j], nv[j], r_plus[b, p0:p1], c,
@@ -231,8 +248,8 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                                   r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], gam_minus[b, j], damping[1],
                                   damping[3], False,
                                   frozen)
-                    active[b] = np.isfinite(gam)
-                    valid[b] = valid[b] if active[b] else t
                     gam_minus[b, j] = gam
+                    if not np.isfinite(gam):
+                        _stop(b, t, active, valid, r_plus, r_minus, work, zhat_plus, zhat_minus)
         if not active.any():
             break

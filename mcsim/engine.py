@@ -31,13 +31,13 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from .config import StudyConfig
-from .orthogonal import HOUSEHOLDER_MIN_WIDTH, ensemble_label, factor_form, form_cost
+from .ensembles import planned_factors
 from .montecarlo import run_networks
+from .orthogonal import HOUSEHOLDER_MIN_WIDTH, ensemble_label, form_cost
 from .progress import Progress
 from .provenance import source_digest
 from .shards import content_checksum, load_shard, remove_stale_temporaries, shard_key, write_atomic
 from .spec import NetworkSpec
-from .ensembles import factor_plan
 from .state_evolution import state_evolution
 from .truth import signal_moments
 from .validation import workers
@@ -83,11 +83,9 @@ class Task:
         variable entry and iteration; about 0.05 s per SE iteration and variable."""
         if self.kind == "se":
             return 0.05 * self.iterations * self.spec.depth
-        plan = factor_plan(self.spec, 1, self.iterations)
-        dims = self.spec.dims
-        factors = sum(form_cost(factor_form(n, self.haar, p), n, p)
-                      for j, products in plan.items() for n, p in zip((dims[j + 1], dims[j]), products))
-        return (self.stop - self.start) * (factors + 5e-8 * self.iterations * sum(dims) + 1e-3)
+        factors = sum(form_cost(form, n, products)
+                      for n, form, products in planned_factors(self.spec, self.haar, 1, self.iterations))
+        return (self.stop - self.start) * (factors + 5e-8 * self.iterations * sum(self.spec.dims) + 1e-3)
 
     def run(self) -> xr.Dataset:
         """Compute this shard (single-threaded BLAS), labelled with its key."""

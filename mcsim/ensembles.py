@@ -15,7 +15,7 @@ from mcsim.kernels import haar as forms
 from mcsim.kernels.layout import ACTIVATION, LINEAR
 from mcsim.kernels.mlvamp import factor_products
 
-from .orthogonal import OrthogonalFactor, draw_factor, factor_form, factor_row, row_size
+from .orthogonal import AUTO_ITERATIONS, OrthogonalFactor, draw_factor, factor_form, factor_row, row_size
 from .spec import NetworkSpec
 from .truth import signal_moments
 
@@ -73,29 +73,38 @@ def factor_plan(spec: NetworkSpec, signals: int = 1, iterations: int | None = No
             for j, runs in factor_products(kind, iterations).items()}
 
 
+def planned_factors(spec: NetworkSpec, haar: str, signals: int = 1, iterations: int | None = None) -> list:
+    """(width, form, products) of every factor, U_j then V_j map by map: the form ``haar``
+    gives it (``auto``: by the reference run of ``AUTO_ITERATIONS``), and the products
+    of :func:`factor_plan` (None if ``iterations`` is None)."""
+    plan = factor_plan(spec, signals, iterations)
+    reference = factor_plan(spec, signals, AUTO_ITERATIONS) if plan else None
+    dims = spec.dims
+    return [(n, factor_form(n, haar, reference[j][side] if plan else None), plan[j][side] if plan else None)
+            for j, layer in enumerate(spec.layers) if layer.kind == "linear"
+            for side, n in enumerate((dims[j + 1], dims[j]))]
+
+
 def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto",
                  reuse: np.ndarray | None = None, signals: int = 1, iterations: int | None = None,
                  full_capacity: bool = False) -> Network:
     """Draw factors, then the truths z0_0..z0_L of ``signals`` signals and their initial
     messages, in that order.
 
-    ``iterations`` (the ML-VAMP iterations the network will run) lets ``auto`` choose
-    lazy factors (:func:`factor_plan`) and sizes them; a lazy factor refuses products
-    beyond that plan, unless ``full_capacity`` (or ``iterations`` is None) gives it room
-    for any number (n pairs each way: 4 n^2 numbers).  The draws do not depend on the
-    capacity: the same network either way.  The factors go into ``reuse`` if it is
-    large enough (e.g. the previous network's ``factors``, which is then overwritten):
-    fresh memory costs page faults.
+    ``iterations`` (the ML-VAMP iterations the network will run) sizes lazy factors
+    (:func:`factor_plan`) and lets ``auto`` choose them (by a reference run of
+    ``AUTO_ITERATIONS``: ``mcsim.orthogonal``); a lazy factor refuses products beyond its
+    plan, unless ``full_capacity`` (or ``iterations`` is None) gives it room for any
+    number (n pairs each way: 4 n^2 numbers).  The draws depend on neither the
+    capacity nor ``iterations``: the same seed, the same network.  The factors go into
+    ``reuse`` if it is large enough (e.g. the previous network's ``factors``, which is
+    then overwritten): fresh memory costs page faults.
     """
     dims = spec.dims
-    plan = factor_plan(spec, signals, iterations)
     rows, offset = [], 0
-    for j, layer in enumerate(spec.layers):
-        if layer.kind == "linear":
-            for n, products in zip((dims[j + 1], dims[j]), plan[j] if plan else (None, None)):
-                form = factor_form(n, haar, products)
-                rows.append(factor_row(n, form, offset, None if full_capacity else products))
-                offset += row_size(rows[-1])
+    for n, form, products in planned_factors(spec, haar, signals, iterations):
+        rows.append(factor_row(n, form, offset, None if full_capacity else products))
+        offset += row_size(rows[-1])
     table = np.array(rows, np.int64).reshape(len(rows), forms.FIELDS)
     factors = reuse[:offset] if reuse is not None and reuse.size >= offset else np.empty(offset)
     U, V, sigma = [], [], []

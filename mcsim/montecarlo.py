@@ -24,7 +24,7 @@ from .validation import workers as n_workers
 class Estimates:
     """ML-VAMP on the B signals of a network: ``records`` (B, N_RECORDS, iterations, L)
     (NaN past a stop), ``valid`` (B,) iterations completed, and the last estimates
-    ``zhat_plus[l]``, ``zhat_minus[l]`` (B, n_l) of z_0 .. z_{L-1}."""
+    ``zhat_plus[l]``, ``zhat_minus[l]`` (B, n_l) of z_0 .. z_{L-1} (NaN for a signal that stopped)."""
 
     records: np.ndarray
     valid: np.ndarray
@@ -81,7 +81,7 @@ def run_network(spec: NetworkSpec, iterations: int, seed, run=None, haar: str = 
 
     ``seed`` is anything ``numpy.random.default_rng`` accepts (int, SeedSequence);
     ``run`` a :class:`mcsim.RunSpec` or ``[run]`` dict replacing the spec's;
-    ``haar`` the form of the orthogonal factors (``mcsim.ensembles``).
+    ``haar`` the form of the orthogonal factors (``mcsim.orthogonal``).
     """
     spec = _with_run(spec, iterations, run, haar)
     out, valid, forms = _trajectories(spec, [seed], iterations, haar)
@@ -139,7 +139,7 @@ def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: in
 
     Network i uses ``SeedSequence(seed).spawn(networks)[i]`` and single-threaded BLAS,
     so the result is bitwise the same whatever ``n_jobs`` (joblib worker processes;
-    -1 = all cores).  ``haar``: the form of the orthogonal factors (``mcsim.ensembles``).
+    -1 = all cores).  ``haar``: the form of the orthogonal factors (``mcsim.orthogonal``).
     ``run``: a :class:`mcsim.RunSpec` or ``[run]`` dict (damping, divergence) replacing the
     spec's; the result records it (``run`` attribute, and in ``spec``), and
     ``state_evolution`` takes it the same way.

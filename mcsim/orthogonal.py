@@ -8,11 +8,13 @@ Three forms, one law (``kernels.haar``, ``kernels.lazy``; docs/lazy_haar.md):
   asks for it, conditioned on the earlier ones, O(n k) for the k-th product, 2 n P
   numbers for P products.
 
-``haar = "auto"`` takes, per factor, the cheapest form under :func:`form_cost` when the
-number of products the factor will take is known (a run of known length), else dense
-below width ``HOUSEHOLDER_MIN_WIDTH`` and Householder from it.  The method names a
-sample of the same Haar ensemble whichever form it picks; the forms drawn are
-recorded in results (``factor_forms``).
+``haar = "auto"`` takes, per factor, the cheapest form under :func:`form_cost` for the
+products of a reference run (``AUTO_ITERATIONS`` iterations, with the run's number of
+signals) when the network is drawn for a run of known length, else dense below width
+``HOUSEHOLDER_MIN_WIDTH`` and Householder from it.  The choice depends on the widths and
+signals, not on the run's length, so a seed draws the same network for a run of any
+length (lazy draws do not depend on their capacity).  Every form samples the same Haar
+ensemble; the forms drawn are recorded in results (``factor_forms``).
 """
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ from mcsim.kernels.lazy import fresh_rows
 HAAR_METHODS = ("auto", "dense", "householder", "lazy")
 FORM_NAMES = {haar.DENSE: "dense", haar.HOUSEHOLDER: "householder", haar.LAZY: "lazy"}
 HOUSEHOLDER_MIN_WIDTH = 16
+AUTO_ITERATIONS = 20  # the reference run's length for auto's choice of form
 RETIRED = {"structured": "the structured (DCT) factors were not Haar and are retired: 'lazy' is exact at any width"}
 
 # Seconds per unit of work, single thread, fitted by ``python -m benchmarks.haar --fit``
-# on this project's reference machine (docs/performance.md): the model only ranks forms.
+# on this project's reference machine (docs/lazy_haar.md, section 5): the model only ranks forms.
 COST = {
     "qr": 7.6e-11,          # dense: per n^3 of the draw (QR of a Gaussian n x n matrix, sign fix)
     "dense_apply": 8.4e-10,  # dense: per n^2 and product (BLAS gemv)

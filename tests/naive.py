@@ -179,7 +179,8 @@ def mlvamp_records(net, iterations: int) -> np.ndarray:
 
 class LazyHaarTwin:
     """NumPy twin of ``kernels.lazy``: a Haar Q revealed product by product (pairs
-    Q x_i = y_i; two Gram-Schmidt passes; a fresh Gaussian direction per new pair).
+    Q x_i = y_i; always two Gram-Schmidt passes, where the kernel makes the second when
+    the first cancelled; a fresh Gaussian direction per new pair).
     ``project_fresh=False`` is the mutation that skips the projection of the fresh
     direction off span(Y): the law tests must reject it."""
 
