@@ -229,7 +229,8 @@ def run_tasks(tasks: list, label: str, folder: Path, n_jobs: int = -1, log=print
 
 def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> xr.Dataset:
     """One network type's result on (scale, network, iteration, layer), with the SE as
-    ``se_*`` on (scale, iteration, layer) and the widths and signal powers on (scale, layer)."""
+    ``se_*`` on (scale, iteration, layer), the widths and signal powers on (scale, layer)
+    and the factor forms drawn on (scale,)."""
     spec = config.specs[name]
     per_scale = []
     for scale in config.scales:
@@ -250,6 +251,10 @@ def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> 
     result["signal_power"] = (("scale", "layer"), np.array([signal_moments(s)[0][: spec.depth] for s in scaled]),
                               {"long_name": "E[(z0_l)^2], the normaliser of the NMSE", "units": "signal^2"})
     result["scale"].attrs["long_name"] = "width multiplier of the network spec"
+    forms = [shards[next(t for t in shards if t.network == name and t.scale == s and t.kind == "mc")].attrs["factor_forms"]
+             for s in config.scales]
+    result["factor_forms"] = ("scale", np.array(forms, dtype=object),
+                              {"long_name": f"form of each orthogonal factor drawn (haar = {config.haar}; mcsim.orthogonal)"})
     result.attrs.update(
         study=config.name, network=name, spec=spec.to_json(), seed=str(config.seed),
         seed_entropy=json.dumps({f"{s:g}": family_seed(config.seed, name, s) for s in config.scales}),

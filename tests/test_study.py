@@ -56,6 +56,7 @@ def test_quick_scaling_study_writes_loadable_results(tmp_path, capsys):
             assert ds.tau_minus.dims == ("scale", "network", "iteration", "layer")
             assert ds.se_tau_minus.dims == ("scale", "iteration", "layer")
             assert ds.width.dims == ("scale", "layer") and ds.signal_power.dims == ("scale", "layer")
+            assert ds.factor_forms.dims == ("scale",) and all(str(f).startswith("U_1 ") for f in ds.factor_forms.values)
             assert ds.verdict_tau_minus.dims == ("iteration", "layer")
             assert ds.attrs["network"] == name and ds.attrs["git_commit"] and ds.attrs["numba_version"]
             assert mcsim.NetworkSpec.from_dict(__import__("json").loads(ds.attrs["spec"])).depth == ds.sizes["layer"]
