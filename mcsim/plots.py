@@ -1,10 +1,12 @@
 """Figures of a study's result (matplotlib, an optional extra: ``pip install mcsim[plot]``).
 
-Per network type, one PNG:
-- top row, one panel per variable z_l: NMSE_l = 10 log10(tau^-_l / E[(z0_l)^2]) in dB
-  against iteration, the empirical median and quartiles at each width, and the SE;
-- bottom row: the RMS deviation of tau^-_l from the SE at the last iteration against
-  the width n_l (log-log), with the least-squares line and its slope (theory -1/2).
+Per network type, one PNG with a column per variable z_l and one colour per width:
+- top: NMSE_l = 10 log10(tau^-_l / E[(z0_l)^2]) in dB against iteration, the Monte
+  Carlo mean (solid; the SE predicts the mean) and the SE of the same width (dashed);
+- middle: the relative gap mean/SE - 1 (%) with its 95 % t interval (error bars),
+  against iteration, each width slightly offset; 0 is the SE;
+- bottom: the RMS deviation of tau^-_l from the SE at the last iteration against the
+  width n_l (log-log), with the least-squares line and its slope (theory -1/2).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from .report import completed
 
 
 def matplotlib_available() -> bool:
@@ -33,47 +37,58 @@ def plot_network(result: xr.Dataset, path: Path, quantity: str = "tau_minus") ->
     import matplotlib.pyplot as plt
 
     L, S = result.sizes["layer"], result.sizes["scale"]
-    fig, axes = plt.subplots(2, L, figsize=(3.2 * L, 6.4), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(3, L, figsize=(3.2 * L, 8.6), squeeze=False, constrained_layout=True)
     colors = plt.cm.viridis(np.linspace(0, 0.85, S))
     power = result.signal_power
-    nmse = 10 * np.log10(result[quantity] / power)
+    mean = result[quantity].where(completed(result)).mean("network")
+    nmse = 10 * np.log10(mean / power)
     se_nmse = 10 * np.log10(result[f"se_{quantity}"] / power)
+    dev = result[f"deviation_{quantity}"]
+    se = result[f"se_{quantity}"]
     it = result.iteration.values
+    offsets = 0.25 * (np.arange(S) - (S - 1) / 2) / max(S - 1, 1)
     for l in range(L):
-        ax = axes[0, l]
+        ax, gap_ax = axes[0, l], axes[1, l]
         for s in range(S):
-            q = nmse.isel(scale=s, layer=l).quantile([0.25, 0.5, 0.75], dim="network").values
-            label = f"scale {float(result.scale[s]):g}"
-            ax.fill_between(it, q[0], q[2], color=colors[s], alpha=0.25, lw=0)
-            ax.plot(it, q[1], color=colors[s], lw=1.5, label=f"{label} MC median")
-            ax.plot(it, se_nmse.isel(scale=s, layer=l), color=colors[s], lw=1.2, ls="--", marker=".")
+            label = f"x{float(result.scale[s]):g} (widest {int(result.width.isel(scale=s).max())})"
+            ax.plot(it, nmse.isel(scale=s, layer=l), color=colors[s], lw=1.5, label=label)
+            ax.plot(it, se_nmse.isel(scale=s, layer=l), color=colors[s], lw=1.0, ls="--")
+            d, ref = dev.isel(scale=s, layer=l), se.isel(scale=s, layer=l)
+            gap = 100 * d.sel(statistic="mean") / ref
+            low, high = 100 * d.sel(statistic="low") / ref, 100 * d.sel(statistic="high") / ref
+            gap_ax.errorbar(it + offsets[s], gap, yerr=[gap - low, high - gap], color=colors[s], marker="o", ms=3,
+                            lw=1.0, capsize=2)
+        gap_ax.axhline(0, color="k", lw=0.8)
+        for a in (ax, gap_ax):
+            a.set_xlabel("iteration")
+            a.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            a.grid(alpha=0.3)
         ax.set_title(f"z_{l}")
-        ax.set_xlabel("iteration")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
         if l == 0:
             ax.set_ylabel(f"NMSE of {quantity} (dB)")
-            ax.plot([], [], color="k", ls="--", marker=".", label="SE")
-            ax.legend(fontsize=7)
-        dev = result[f"deviation_{quantity}"].sel(statistic="rms").isel(iteration=-1, layer=l).values
+            gap_ax.set_ylabel(f"mean {quantity} / SE - 1 (%), 95% CI")
+            ax.plot([], [], color="k", lw=1.5, label="MC mean (solid)")
+            ax.plot([], [], color="k", lw=1.0, ls="--", label="SE, same width (dashed)")
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(S + 2, 2 * L), fontsize=8)
+        rms = dev.sel(statistic="rms").isel(iteration=-1, layer=l).values
         width = result.width.isel(layer=l).values
-        ax = axes[1, l]
-        ax.loglog(width, dev, "o", color="C3")
+        ax = axes[2, l]
+        ax.loglog(width, rms, "o", color="C3", label="RMS deviation")
         rate = result[f"rate_{quantity}"].isel(iteration=-1, layer=l).sel(fit="slope").values
-        ok = np.isfinite(dev) & (dev > 0)
+        ok = np.isfinite(rms) & (rms > 0)
         if np.isfinite(rate) and ok.sum() >= 2:
-            intercept = np.mean(np.log(dev[ok]) - rate * np.log(width[ok]))
-            ax.loglog(width, np.exp(intercept) * width ** rate, color="C3", label=f"slope {rate:+.2f}")
-            ax.loglog(width, np.exp(np.mean(np.log(dev[ok]) + 0.5 * np.log(width[ok]))) * width ** -0.5,
-                      color="gray", ls=":", label="slope -1/2")
-            ax.legend(fontsize=7)
+            intercept = np.mean(np.log(rms[ok]) - rate * np.log(width[ok]))
+            ax.loglog(width, np.exp(intercept) * width ** rate, color="C3", label=f"fit, slope {rate:+.2f}")
+            ax.loglog(width, np.exp(np.mean(np.log(rms[ok]) + 0.5 * np.log(width[ok]))) * width ** -0.5,
+                      color="gray", ls=":", label="slope -1/2 (theory)")
+        ax.legend(fontsize=7)
         ax.set_xlabel(f"width n_{l}")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")
         if l == 0:
             ax.set_ylabel(f"RMS({quantity} - SE) at t={int(it[-1])}")
-    fig.suptitle(f"{result.attrs.get('study', '')} / {result.attrs.get('network', '')}: "
-                 "MC median, quartiles (bands) vs SE (dashed)")
+    fig.suptitle(f"{result.attrs.get('study', '')} / {result.attrs.get('network', '')}: Monte Carlo mean "
+                 f"({result.sizes['network']} networks per width) against the SE")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -117,6 +132,7 @@ def plot_map(results: dict, path: Path) -> None:
         ax.set_xlabel("widest layer")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")
+        ax.plot([], [], ls=":", color="gray", lw=0.9, label="2 standard errors of the gap")
         ax.legend(fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel("max |mean tau^- / SE - 1| at last t")

@@ -5,7 +5,10 @@ For each compared quantity Q (``tau_plus``, ``tau_minus``), scale, iteration and
 t-test p-value, and the RMS deviation; per iteration and layer, the log-log slope of
 the RMS deviation against the width of that layer over the scales (theory: -1/2);
 and the verdict at the largest width: "consistent" when p > ALPHA / K, Bonferroni
-over the K checks (quantities x iterations x layers) of the network type.
+over the K checks (quantities x iterations x layers) of the network type.  Its power:
+the smallest relative gap |mean/SE - 1| that each check would detect with probability
+POWER, (t_{1 - ALPHA/(2K), N-1} + t_{POWER, N-1}) x standard error / |SE| (the
+``detectable_Q`` variables; a "consistent" verdict quotes the largest over the checks).
 
 A network whose run stopped early (an alpha left (0, 1): ``valid_iterations`` short)
 or produced a non-finite error is excluded from every statistic at its width, and
@@ -16,12 +19,15 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from scipy import stats as distributions
+
 from .stats import mean_deviation, rate_fit
 
 COMPARED = ("tau_plus", "tau_minus")
 STATISTICS = ("mean", "low", "high", "p_value", "rms", "n", "stderr")
 FIT = ("slope", "low", "high")
 ALPHA = 0.01
+POWER = 0.8
 NO_PREDICTION, DEVIATES, CONSISTENT = -1, 0, 1
 
 
@@ -65,8 +71,8 @@ def statistics(result: xr.Dataset) -> xr.Dataset:
     p_last = {q: devs[q][STATISTICS.index("p_value"), -1] for q in COMPARED}
     checks = int(sum(np.isfinite(p).sum() for p in p_last.values()))
     out = xr.Dataset(coords={"statistic": list(STATISTICS), "fit": list(FIT)})
-    out["excluded"] = (~completed(result)).sum("network").astype(np.int64)
-    out["excluded"].attrs["long_name"] = "networks excluded from the statistics: stopped early or non-finite"
+    out["excluded"] = ("scale", (~completed(result)).sum("network").values.astype(np.int64),
+                       {"long_name": "networks excluded from the statistics: stopped early or non-finite"})
     for q in COMPARED:
         out[f"deviation_{q}"] = (("statistic", "scale", "iteration", "layer"), devs[q], {
             "long_name": f"mean_i {q}_i - SE: mean, 95% t interval (low, high), t-test p-value, "
@@ -80,7 +86,26 @@ def statistics(result: xr.Dataset) -> xr.Dataset:
             "flag_values": np.array([NO_PREDICTION, DEVIATES, CONSISTENT], np.int8),
             "flag_meanings": "no_prediction deviates consistent_with_SE",
             "alpha": ALPHA, "checks": checks})
+        out[f"detectable_{q}"] = (("iteration", "layer"), _detectable(devs[q], result[f"se_{q}"], checks), {
+            "long_name": f"smallest relative gap |mean/SE - 1| of {q} at the largest width that its check "
+                         f"detects with probability {POWER}", "power": POWER})
     return out
+
+
+def _detectable(dev: np.ndarray, se: xr.DataArray, checks: int) -> np.ndarray:
+    """(iteration, layer) detectable relative gaps at the largest width (module docstring)."""
+    n, stderr = dev[STATISTICS.index("n"), -1], dev[STATISTICS.index("stderr"), -1]
+    dof = np.maximum(n - 1, 1)
+    t_alpha = distributions.t.isf(ALPHA / (2 * max(checks, 1)), dof)
+    t_power = distributions.t.ppf(POWER, dof)
+    ref = np.abs(se.isel(scale=-1).transpose("iteration", "layer").values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(stderr), (t_alpha + t_power) * stderr / ref, np.nan)
+
+
+def detectable_gap(result: xr.Dataset) -> float:
+    """The largest detectable relative gap over the checks of ``result``'s statistics."""
+    return float(np.nanmax([result[f"detectable_{q}"].values for q in COMPARED]))
 
 
 def _gap_cells(result: xr.Dataset, q: str, scale: int) -> np.ndarray:
@@ -96,7 +121,8 @@ def summary_line(result: xr.Dataset) -> str:
     excluded = int(result.excluded.sum()) if "excluded" in result else 0
     note = f"; {excluded} networks excluded (stopped early or non-finite)" if excluded else ""
     if not bad:
-        return f"consistent with SE at all {checks} checks" + note
+        return (f"consistent with SE at all {checks} checks (each would detect a gap of "
+                f"{100 * detectable_gap(result):.2g}% or more, power {POWER:.0%})" + note)
     first = min(t for t, _, _ in bad)
     layers = sorted({int(l) for t, l, _ in bad if t == first})
     return (f"DEVIATES at {len(bad)} of {checks} checks, first at iteration {first} "
@@ -111,7 +137,8 @@ def verdict_table(result: xr.Dataset) -> str:
     widths = "-".join(str(int(w)) for w in result.width.isel(scale=-1).values)
     lines = [f"{result.attrs['network']}: {summary_line(result)}",
              f"  {result.sizes['network']} networks per width; largest width {widths} (scale "
-             f"{float(result.scale[-1]):g}); alpha {ALPHA} Bonferroni; * = deviates"]
+             f"{float(result.scale[-1]):g}); alpha {ALPHA} Bonferroni; * = deviates",
+             "  percentages: relative gap mean/SE - 1 at the largest width"]
     for q in COMPARED:
         gaps = _gap_cells(result, q, -1)
         verdicts = result[f"verdict_{q}"].values
@@ -124,7 +151,7 @@ def verdict_table(result: xr.Dataset) -> str:
                             for t in range(T))
             slope = rate.isel(layer=l).values
             fit = "n/a (needs 3 widths with an SE)" if not np.isfinite(slope[0]) else \
-                f"{slope[0]:+.2f} [{slope[1]:+.2f}, {slope[2]:+.2f}]"
+                f"{slope[0]:+.3f} [{slope[1]:+.3f}, {slope[2]:+.3f}]"
             lines.append(f"  z_{l:<8}" + cells + "   " + fit)
     lines.append(f"  tau_minus gap at t={T - 1} by width:")
     for s in range(S):
@@ -148,11 +175,12 @@ def exactness_row(result: xr.Dataset) -> tuple[str, str]:
     if not bad and (result[f"verdict_{COMPARED[0]}"].values == CONSISTENT).any():
         rate = result.rate_tau_minus.isel(iteration=-1)
         slopes = rate.sel(fit="slope").values
+        power = f"; would detect >= {100 * detectable_gap(result):.2g}%"
         if not np.isfinite(slopes).any():
-            return "consistent with SE", "no slope (fewer than 3 widths)" + note
+            return "consistent with SE", "no slope (fewer than 3 widths)" + power + note
         inside = int(((rate.sel(fit="low") <= -0.5) & (rate.sel(fit="high") >= -0.5)).sum())
         return "converges to SE", (f"RMS slope {np.nanmin(slopes):+.2f} to {np.nanmax(slopes):+.2f}, "
-                                   f"-1/2 inside {inside}/{slopes.size} 95% CIs" + note)
+                                   f"-1/2 inside {inside}/{slopes.size} 95% CIs" + power + note)
     if not bad:
         return "no SE", "the SE stopped (alpha outside (0, 1))" + note
     gaps = _gap_cells(result, "tau_minus", -1)[-1]
@@ -170,3 +198,25 @@ def exactness_table(results: dict[str, xr.Dataset]) -> str:
         rows.append((name, run, widest) + exactness_row(result))
     sizes = [max(len(r[k]) for r in rows) for k in range(5)]
     return "\n".join("  ".join(cell.ljust(size) for cell, size in zip(row, sizes)).rstrip() for row in rows)
+
+
+def compare(mc: xr.Dataset, se: xr.Dataset) -> xr.Dataset:
+    """The statistics a study writes, for Monte Carlo trajectories ``mc`` of ``simulate``
+    (network, iteration, layer) against the SE ``se`` of ``state_evolution`` (iteration,
+    layer) at one width: ``deviation_Q``, ``rate_Q`` (NaN: a rate needs 3 widths),
+    ``verdict_Q``, ``detectable_Q`` and ``excluded`` (module docstring), with the verdict
+    as the ``summary`` attribute.  Networks that stopped early are excluded."""
+    missing = [q for q in COMPARED if q not in mc or q not in se]
+    if missing or "network" not in mc.dims:
+        raise ValueError(f"compare: needs simulate() trajectories on (network, iteration, layer) and a "
+                         f"state_evolution() result, both with {', '.join(COMPARED)}")
+    if mc.sizes["iteration"] != se.sizes["iteration"] or mc.sizes["layer"] != se.sizes["layer"]:
+        raise ValueError(f"compare: iterations x layers differ: {mc.sizes['iteration']} x {mc.sizes['layer']} "
+                         f"(Monte Carlo) vs {se.sizes['iteration']} x {se.sizes['layer']} (SE)")
+    result = mc[list(COMPARED) + ["valid_iterations"]].drop_vars("width", errors="ignore").expand_dims(scale=[1.0])
+    for q in COMPARED:
+        result[f"se_{q}"] = se[q].drop_vars("width", errors="ignore").expand_dims(scale=[1.0])
+    result = result.assign_coords(width=(("scale", "layer"), mc["width"].values[None, :]))
+    out = statistics(result)
+    out.attrs["summary"] = summary_line(out.assign(se_tau_minus=result.se_tau_minus, se_tau_plus=result.se_tau_plus))
+    return out
