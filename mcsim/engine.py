@@ -131,10 +131,12 @@ _DEATH_SIGNAL_SET = False
 
 
 def _run(task, dispatcher_pid: int) -> tuple:
+    """(task, its dataset, the seconds it took)."""
     _die_with_parent(dispatcher_pid)
+    start = time.monotonic()
     ds = task.run()
     ds.attrs["checksum"] = content_checksum(ds)
-    return task, ds
+    return task, ds, time.monotonic() - start
 
 
 def load_shards(tasks: list, folder: Path, log=print) -> dict:
@@ -209,17 +211,25 @@ def run_tasks(tasks: list, label: str, folder: Path, n_jobs: int = -1, log=print
         log(f"resuming: {len(shards)} of {len(tasks)} shards already in {folder}")
     if not pending:
         return shards
-    progress = Progress(sum(t.cost for t in pending), f"{label}: {len(pending)} shards")
+    kinds = {kind: [t.cost for t in pending if t.kind == kind] for kind in ("se", "mc")}
     start = time.monotonic()
-    try:
-        with _parallel(n_jobs, backend, scheduler) as workers:
-            for task, ds in joblib.Parallel(n_jobs=min(workers, len(pending)), return_as="generator_unordered")(
+    with _parallel(n_jobs, backend, scheduler) as workers:
+        progress = Progress({k: c for k, c in kinds.items() if c}, label, min(workers, len(pending)))
+        progress.phase(f"{len(kinds['se'])} SE and {len(kinds['mc'])} Monte Carlo shards on {workers} workers; "
+                       "the first ones include compiling the kernels (10-20 s)")
+        se_left = len(kinds["se"])
+        try:
+            for task, ds, seconds in joblib.Parallel(n_jobs=min(workers, len(pending)),
+                                                     return_as="generator_unordered")(
                     joblib.delayed(_run)(t, os.getpid()) for t in pending):
                 write_atomic(ds, folder / task.filename)
                 shards[task] = ds
-                progress.advance(task.cost)
-    finally:
-        progress.close()
+                progress.advance(task.kind, task.cost, seconds)
+                se_left -= task.kind == "se"
+                if task.kind == "se" and se_left == 0 and kinds["mc"]:
+                    progress.phase(f"every SE shard done after {time.monotonic() - start:.0f} s; Monte Carlo goes on")
+        finally:
+            progress.close()
     wall = time.monotonic() - start
     networks = sum(t.stop - t.start for t in pending if t.kind == "mc")
     log(f"computed {len(pending)} shards ({networks} networks) in {wall:.0f} s with {workers} workers: "
