@@ -218,5 +218,21 @@ def compare(mc: xr.Dataset, se: xr.Dataset) -> xr.Dataset:
         result[f"se_{q}"] = se[q].drop_vars("width", errors="ignore").expand_dims(scale=[1.0])
     result = result.assign_coords(width=(("scale", "layer"), mc["width"].values[None, :]))
     out = statistics(result)
-    out.attrs["summary"] = summary_line(out.assign(se_tau_minus=result.se_tau_minus, se_tau_plus=result.se_tau_plus))
+    full = out.assign(se_tau_minus=result.se_tau_minus, se_tau_plus=result.se_tau_plus)
+    out.attrs["summary"] = summary_line(full)
+    out.attrs["table"] = _last_iteration_table(full)
     return out
+
+
+def _last_iteration_table(result: xr.Dataset) -> str:
+    """tau^- at the last iteration per variable: MC mean, SE, gap, z, verdict (text)."""
+    dev = result.deviation_tau_minus.isel(scale=-1, iteration=-1)
+    se = result.se_tau_minus.isel(scale=-1, iteration=-1).values
+    verdicts = result.verdict_tau_minus.isel(iteration=-1).values
+    lines = [f"{'variable':<9}{'MC mean':>11}{'SE':>11}{'gap':>9}{'z':>7}  verdict (tau^-, last iteration)"]
+    for l in range(se.size):
+        mean, stderr = float(dev.sel(statistic="mean")[l]), float(dev.sel(statistic="stderr")[l])
+        word = {CONSISTENT: "consistent", DEVIATES: "DEVIATES"}.get(int(verdicts[l]), "no SE")
+        lines.append(f"z_{l:<7}{se[l] + mean:>11.4g}{se[l]:>11.4g}{100 * mean / se[l]:>+8.1f}%"
+                     f"{mean / stderr:>+7.1f}  {word}")
+    return "\n".join(lines)

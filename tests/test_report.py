@@ -2,6 +2,7 @@
 import io
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from mcsim.progress import Progress
@@ -110,3 +111,27 @@ def test_stopped_or_non_finite_networks_are_excluded_and_counted():
         np.testing.assert_allclose(stats.deviation_tau_minus.isel(scale=s).values,
                                    ref.deviation_tau_minus.isel(scale=0).values)
     assert "5 networks excluded" in summary_line(broken.merge(stats))
+
+
+def test_compare_gives_a_studys_statistics_for_api_results():
+    """mcsim.compare on simulate + state_evolution: the mean deviation is mean - SE; the
+    chain is consistent with its SE and says what it would detect; relu MAP at x4 (a.e.
+    divergence, 40 networks) deviates, as in every study; mismatched inputs are refused."""
+    import mcsim
+
+    from .conftest import CHAIN, TALK
+
+    chain = mcsim.NetworkSpec.from_dict(CHAIN)
+    mc, se = mcsim.simulate(chain, 30, 4, seed=1, n_jobs=1), mcsim.state_evolution(chain, 4)
+    stats = mcsim.compare(mc, se)
+    np.testing.assert_allclose(stats.deviation_tau_minus.sel(statistic="mean").isel(scale=0).values,
+                               (mc.tau_minus.mean("network") - se.tau_minus).values, rtol=1e-12, atol=1e-15)
+    assert stats.attrs["summary"].startswith("consistent with SE at all 24 checks (each would detect")
+    assert stats.attrs["table"].count("consistent") == 3
+    talk = mcsim.NetworkSpec.from_dict(TALK).scaled(4)
+    relu = mcsim.compare(mcsim.simulate(talk, 40, 6, seed=2, n_jobs=1), mcsim.state_evolution(talk, 6))
+    assert relu.attrs["summary"].startswith("DEVIATES") and "DEVIATES" in relu.attrs["table"]
+    with pytest.raises(ValueError, match="iterations x layers differ"):
+        mcsim.compare(mc, mcsim.state_evolution(chain, 3))
+    with pytest.raises(ValueError, match="needs simulate"):
+        mcsim.compare(se, se)
