@@ -226,8 +226,8 @@ def main(argv=None) -> int:
         print(f"error: unexpected argument {str(args.folder)!r} (a folder goes with merge only)", file=sys.stderr)
         return 2
     if (args.study is None) == (args.config is None):
-        print("error: give a study name (see 'python -m mcsim.study list') or --config FILE, not both",
-              file=sys.stderr)
+        print("error: give a study name (see 'python -m mcsim.study list') or --config FILE"
+              + (", not both" if args.study is not None else ""), file=sys.stderr)
         return 2
     if args.scheduler is not None and args.backend != "dask":
         print("error: --scheduler: goes with --backend dask", file=sys.stderr)

@@ -197,7 +197,9 @@ def test_without_matplotlib_one_line_notice(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("args, field", [
     (["nonesuch"], "nonesuch"),
-    ([], "give a study name"),
+    ([], "give a study name (see 'python -m mcsim.study list') or --config FILE\n"),  # not "not both"
+    (["scaling", "--config", "x.toml"], "or --config FILE, not both"),
+    (["scaling", "--haar", "structured"], "retired"),
     (["scaling", "--networks", "1"], "networks"),
     (["scaling", "--iterations", "0"], "iterations"),
     (["scaling", "--scales", "1,-2"], "scales"),
