@@ -173,7 +173,7 @@ def finish(config: StudyConfig, folder: Path, shards: dict, argv: list[str] | No
         results[name] = result
     table = exactness_table(results)
     print(f"\nwhere the SE holds ({config.name}):\n{table}", flush=True)
-    write_text_atomic(folder / "summary.txt", "\n\n".join(tables) + f"\n\nwhere the SE holds:\n{table}\n")
+    write_text_atomic(folder / "summary.txt", "\n\n".join(tables) + f"\n\nwhere the SE holds ({config.name}):\n{table}\n")
     if plots:
         plot_map(results, folder / "map.png")
     print(f"wrote {', '.join(f'{n}.nc' for n in config.specs)}"
