@@ -103,9 +103,10 @@ def _detectable(dev: np.ndarray, se: xr.DataArray, checks: int) -> np.ndarray:
         return np.where(np.isfinite(stderr), (t_alpha + t_power) * stderr / ref, np.nan)
 
 
-def detectable_gap(result: xr.Dataset) -> float:
-    """The largest detectable relative gap over the checks of ``result``'s statistics."""
-    return float(np.nanmax([result[f"detectable_{q}"].values for q in COMPARED]))
+def detectable_gap(result: xr.Dataset) -> str:
+    """The largest detectable relative gap over the checks of ``result``'s statistics, in %."""
+    gap = 100 * float(np.nanmax([result[f"detectable_{q}"].values for q in COMPARED]))
+    return f"{gap:.0f}%" if gap >= 10 else f"{gap:.2g}%"
 
 
 def _gap_cells(result: xr.Dataset, q: str, scale: int) -> np.ndarray:
@@ -122,7 +123,7 @@ def summary_line(result: xr.Dataset) -> str:
     note = f"; {excluded} networks excluded (stopped early or non-finite)" if excluded else ""
     if not bad:
         return (f"consistent with SE at all {checks} checks (each would detect a gap of "
-                f"{100 * detectable_gap(result):.2g}% or more, power {POWER:.0%})" + note)
+                f"{detectable_gap(result)} or more, power {POWER:.0%})" + note)
     first = min(t for t, _, _ in bad)
     layers = sorted({int(l) for t, l, _ in bad if t == first})
     return (f"DEVIATES at {len(bad)} of {checks} checks, first at iteration {first} "
@@ -175,7 +176,7 @@ def exactness_row(result: xr.Dataset) -> tuple[str, str]:
     if not bad and (result[f"verdict_{COMPARED[0]}"].values == CONSISTENT).any():
         rate = result.rate_tau_minus.isel(iteration=-1)
         slopes = rate.sel(fit="slope").values
-        power = f"; would detect >= {100 * detectable_gap(result):.2g}%"
+        power = f"; would detect >= {detectable_gap(result)}"
         if not np.isfinite(slopes).any():
             return "consistent with SE", "no slope (fewer than 3 widths)" + power + note
         inside = int(((rate.sel(fit="low") <= -0.5) & (rate.sel(fit="high") >= -0.5)).sum())

@@ -62,7 +62,7 @@ def test_quick_scaling_study_writes_loadable_results(tmp_path, capsys):
             assert mcsim.NetworkSpec.from_dict(__import__("json").loads(ds.attrs["spec"])).depth == ds.sizes["layer"]
         if study.matplotlib_available():
             assert (folder / f"{name}.png").stat().st_size > 10_000
-    assert (folder / "summary.txt").read_text().count("RMS slope") == 6
+    assert (folder / "summary.txt").read_text().count("RMS slope at t=") == 6  # 2 quantities x 3 network types
     assert not list(folder.rglob("*.tmp"))
 
 
