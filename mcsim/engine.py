@@ -215,7 +215,8 @@ def run_tasks(tasks: list, label: str, folder: Path, n_jobs: int = -1, log=print
     start = time.monotonic()
     with _parallel(n_jobs, backend, scheduler) as workers:
         progress = Progress({k: c for k, c in kinds.items() if c}, label, min(workers, len(pending)))
-        progress.phase(f"{len(kinds['se'])} SE and {len(kinds['mc'])} Monte Carlo shards on {workers} workers; "
+        progress.phase(f"{len(kinds['se'])} SE and {len(kinds['mc'])} Monte Carlo shards on "
+                       f"{min(workers, len(pending))} workers; "
                        "the first ones include compiling the kernels (10-20 s)")
         se_left = len(kinds["se"])
         try:

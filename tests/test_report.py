@@ -3,6 +3,7 @@ import io
 
 import numpy as np
 import pytest
+from scipy.stats import t as t_dist
 import xarray as xr
 
 from mcsim.progress import Progress
@@ -38,9 +39,10 @@ def test_unbiased_is_consistent_and_rate_recovered():
     rate = result.rate_tau_plus.sel(iteration=0)
     assert ((rate.sel(fit="low") < -0.5) & (rate.sel(fit="high") > -0.5)).all()
     # power: at the largest width, z_0 has sd 0.25 over 400 networks, SE 0.5: a relative
-    # standard error of 2.5 %, times t_{1 - 0.01/20, 399} + t_{0.8, 399} = 3.48 + 0.84
+    # standard error of 2.5 %, times t_{1 - 0.01/20, 399} + t_{0.8, 399} = 3.32 + 0.84
+    factor = t_dist.isf(0.01 / 20, 399) + t_dist.ppf(0.8, 399)
     detectable = result.detectable_tau_plus.values
-    assert abs(detectable[0, 0] / (4.32 * 0.025) - 1) < 0.1  # the sample sd is within 10 %
+    assert abs(factor - 4.16) < 0.01 and abs(detectable[0, 0] / (factor * 0.025) - 1) < 0.1  # sample sd within 10 %
     largest = 100 * np.nanmax([detectable, result.detectable_tau_minus.values])
     assert summary_line(result) == f"consistent with SE at all 10 checks (each would detect a gap of {largest:.0f}% or more, power 80%)"
 
@@ -134,3 +136,12 @@ def test_compare_gives_a_studys_statistics_for_api_results():
         mcsim.compare(mc, mcsim.state_evolution(chain, 3))
     with pytest.raises(ValueError, match="needs simulate"):
         mcsim.compare(se, se)
+    with pytest.raises(ValueError, match="several signals"):
+        mcsim.compare(mcsim.simulate(chain, 3, 4, seed=1, n_jobs=1, signals=2), se)
+    with pytest.raises(ValueError, match="widths differ"):
+        mcsim.compare(mcsim.simulate(chain.scaled(0.5), 3, 4, seed=1, n_jobs=1), se)
+    with pytest.raises(ValueError, match="the Monte Carlo ran 'damping 0.5, ae'"):
+        mcsim.compare(mcsim.simulate(chain, 3, 4, seed=1, n_jobs=1, run={"damping": 0.5}), se)
+    none = mc.copy(deep=True)
+    none["valid_iterations"][:] = 0  # every run stopped: no check
+    assert mcsim.compare(none, se).attrs["summary"].startswith("no checks")
