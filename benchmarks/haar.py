@@ -27,13 +27,7 @@ TERMS = {  # per form: the COST keys of form_cost and the work each multiplies
 
 def work(form: int, n: int, products: tuple[int, int]) -> list[float]:
     """The units of work of each of the form's TERMS (form_cost with one constant at a time)."""
-    units = []
-    for key in TERMS[form]:
-        saved = dict(COST)
-        COST.update({k: (1.0 if k == key else 0.0) for k in COST})
-        units.append(form_cost(form, n, products))
-        COST.update(saved)
-    return units
+    return [form_cost(form, n, products, {k: float(k == key) for k in COST}) for key in TERMS[form]]
 
 
 def draw_and_apply(rng, n: int, form: int, P: int):

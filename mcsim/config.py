@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from . import studies
-from .orthogonal import HAAR_METHODS, RETIRED
+from .orthogonal import check_haar_method
 from .spec import NetworkSpec, SpecError, read_toml
 
 STUDIES = Path(studies.__file__).resolve().parent  # the shipped study files (package data)
@@ -41,10 +41,10 @@ class StudyConfig:
 
     def __post_init__(self):
         where = self.origin or str(self.source)
-        if isinstance(self.haar, str) and self.haar in RETIRED:
-            raise SpecError(f"{where}: haar: {self.haar!r}: {RETIRED[self.haar]}")
-        if self.haar not in HAAR_METHODS:
-            raise SpecError(f"{where}: haar: must be one of {', '.join(HAAR_METHODS)}, got {self.haar!r}")
+        try:
+            check_haar_method(self.haar)
+        except ValueError as err:
+            raise SpecError(f"{where}: {err}") from None
         if isinstance(self.networks, bool) or not isinstance(self.networks, int) or self.networks < 2:
             raise SpecError(f"{where}: networks: must be an integer >= 2 (statistics need two), "
                             f"got {self.networks!r}")

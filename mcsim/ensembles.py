@@ -2,8 +2,8 @@
 
 All randomness comes from the ``numpy.random.Generator`` passed in; W is never formed.
 The orthogonal factors are drawn in the forms of ``mcsim.orthogonal`` (dense, Householder
-or lazy; all exact), chosen per factor by the ``haar`` method and, for ``auto``, by the
-products the run will take with it.
+or lazy; all exact), chosen per factor by the ``haar`` method (``auto``: by the cost of a
+reference run, ``mcsim.orthogonal``); lazy factors are sized by the run's products.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ class Network:
     B independent signals (rows).
 
     ``U[j]``, ``V[j]`` (:class:`mcsim.orthogonal.OrthogonalFactor`, all stored in one
-    array ``factors`` and described by the rows of ``table``), ``sigma[j]`` are None for activation maps.  ``z0[l]`` (B x n_l) for l = 0..L is the
+    array ``factors`` and described by the rows of ``table``), ``sigma[j]`` are None for
+    activation maps.  ``z0[l]`` (B x n_l) for l = 0..L is the
     true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
     z0_l + N(0, tau_init_l), ``gam_minus0[l]`` = 1 / tau_init_l, tau_init_l = E[z0_l^2].
     """

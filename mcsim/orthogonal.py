@@ -67,19 +67,19 @@ def ensemble_label(method: str) -> str:
     return "Haar-orthogonal U, V; i.i.d. singular values"
 
 
-def form_cost(form: int, n: int, products: tuple[int, int]) -> float:
+def form_cost(form: int, n: int, products: tuple[int, int], cost: dict = COST) -> float:
     """Predicted seconds to draw a factor of width n in ``form`` and take ``products`` =
-    (Q v products, Q^T w products) with it (``COST``).  A lazy factor's k-th product
-    costs n min(k, n); its directions are n min(P_f, n) + n min(P_t, n) Gaussians."""
+    (Q v products, Q^T w products) with it (constants ``cost``).  A lazy factor's k-th
+    product costs n min(k, n); its directions are n min(P_f, n) + n min(P_t, n) Gaussians."""
     P = sum(products)
     if form == haar.DENSE:
-        return COST["qr"] * n ** 3 + COST["dense_apply"] * n * n * P + COST["dense_call"] * P
+        return cost["qr"] * n ** 3 + cost["dense_apply"] * n * n * P + cost["dense_call"] * P
     if form == haar.HOUSEHOLDER:
-        return COST["hh_draw"] * n * n + COST["hh_apply"] * n * n * P + COST["hh_call"] * P
+        return cost["hh_draw"] * n * n + cost["hh_apply"] * n * n * P + cost["hh_call"] * P
     full = min(P, n)  # pairs stop growing once they span the space
     pair_work = n * (full * (full - 1) / 2 + (P - full) * n)
     gaussians = n * sum(min(p, n) for p in products)
-    return COST["gauss"] * gaussians + COST["lazy_apply"] * pair_work + COST["lazy_call"] * P
+    return cost["gauss"] * gaussians + cost["lazy_apply"] * pair_work + cost["lazy_call"] * P
 
 
 def factor_form(n: int, method: str, products: tuple[int, int] | None) -> int:
