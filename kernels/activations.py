@@ -32,6 +32,9 @@ PWL, LIFTED_RELU, HARDTANH = 0, 1, 2
 SLOPE, NU = 0, 1  # fields of the parameter record
 N_PAR = 2
 MAX_BREAKS = max(4, hardtanh.MAX_BREAKS)  # most breakpoints any factor's prox has in a, for fixed c
+# by code: is the prox positively homogeneous in (a, c), so linear on sectors between rays
+# from the origin (its breakpoints are a = beta c)?  The SE integrates those in closed form.
+CONIC = np.array([True, True, False])
 
 
 @njit(cache=True)

@@ -1,20 +1,33 @@
 """Quadrature for the state evolution: Gaussian expectations of piecewise-affine prox maps.
 
-Every prox map here is piecewise affine in its message (a = r^+ for an activation,
-r for the prior) with known breakpoints, so the innermost Gaussian expectation is
-exact: on each piece (p, q) the truncated moments E[t^k; p < m + t < q], k = 0, 1, 2,
-are closed form (erf).  The outer integrals (over the truth X and the other message
-c) are smooth between known kinks but may have sharp features where narrow message
-noise meets a breakpoint, so they use adaptive Gauss-Kronrod (7-15) with a relative
-tolerance ``tol``.  Moments are accumulated in error form (d = zhat - z0,
-q = r - z0), so small errors are not lost to cancellation.
+Given the truth X, an activation factor's two messages are independent Gaussians,
+a ~ N(ma, va) and c ~ N(mc, vc), and its prox (x*, z*) is piecewise affine in (a, c).
+
+- Conic factors (``activations.CONIC``: relu, leaky relu, identity, the lifted relu):
+  the prox is positively homogeneous, so it is linear on the sectors of the (a, c)
+  plane between the rays through its breakpoints a = beta c and the axes.  With
+  a = ma + sa u, c = mc + sc v, a sector is a wedge of the (u, v) plane with apex
+  p = (-ma/sa, -mc/sc), and its Gaussian moments E[u^i v^j; wedge], i + j <= 2, are
+  closed form (:func:`wedge_moments`): the mass is a bivariate normal orthant
+  probability (:func:`bvn_upper`), and the first and second moments follow from the
+  divergence theorem as integrals of the density along the wedge's two rays.
+- Other factors (hardtanh), or a message without noise: exact over a (truncated
+  moments on each piece between its breakpoints), composite Gauss-Legendre over c
+  with the panels doubled until two rules agree to ``tol``.
+- The prior: exact over r given the truth.
+
+One adaptive Gauss-Kronrod (7-15) integral over the truth remains (relative
+tolerance ``tol``, split at phi's kinks).  Moments are accumulated in error form
+(d = zhat - z0, q = r - z0), so small errors are not lost to cancellation.  The
+integrands are chosen by an integer code, never passed as functions, so every
+function here is compiled once and cached on disk.
 """
 import math
 
 import numpy as np
 from numba import njit
 
-from .activations import MAX_BREAKS, activation_breakpoints_into, activation_prox, kinks, phi
+from .activations import CONIC, MAX_BREAKS, N_PAR, activation_breakpoints_into, activation_prox, kinks, phi
 from .priors import prior_breakpoints, prior_prox
 
 TAIL = 10.0  # Gaussian mass beyond 10 sd: 1.5e-23
@@ -23,6 +36,7 @@ MAX_INTERVALS = 4000
 ROUNDOFF = 1e-13  # absolute floor of the error target, relative to the largest component
 SQRT2 = math.sqrt(2.0)
 INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+TWO_PI = 2.0 * math.pi
 
 # Gauss-Kronrod 15 / Gauss 7 on [-1, 1]
 _XK = np.array([0.991455371120812639, 0.949107912342758525, 0.864864423359769073, 0.741531185599394440,
@@ -31,81 +45,156 @@ _WK = np.array([0.022935322010529225, 0.063092092629978553, 0.104790010322250184
                 0.169004726639267903, 0.190350578064785410, 0.204432940075298892, 0.209482141084727828])
 _WG = np.array([0.0, 0.129484966168869693, 0.0, 0.279705391489276668, 0.0, 0.381830050505118945, 0.0,
                 0.417959183673469388])
-
-
-@njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _gk(func, args, lo, hi, f):
-    """Kronrod-15 estimate and |K15 - G7| on [lo, hi]; ``func(u, args, f)`` fills f."""
-    nout = f.size
-    half = 0.5 * (hi - lo)
-    mid = 0.5 * (hi + lo)
-    k = np.zeros(nout)
-    g = np.zeros(nout)
-    for i in range(8):
-        for sign in (-1.0, 1.0):
-            if i == 7 and sign > 0:
-                continue
-            func(mid + sign * half * _XK[i], args, f)
-            wk, wg = _WK[i], _WG[i]
-            for j in range(nout):
-                k[j] += wk * f[j]
-                g[j] += wg * f[j]
-    err = np.empty(nout)
-    for j in range(nout):
-        err[j] = half * abs(k[j] - g[j])
-        k[j] *= half
-    return k, err
-
-
-@njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def adaptive(func, args, lo, hi, breaks, tol, nout):
-    """Integral of the vector function func(u, args, f) (which fills f) over [lo, hi],
-    split at ``breaks``.
-
-    Bisects until every interval's |K15 - G7| <= scale_k * width / (hi - lo) with
-    scale_k = max(tol |I_k|, ROUNDOFF max_j |I_j|) from the first pass (whose estimates
-    are kept): the summed error estimate is below tol relative per component, down to
-    round-off.
-    """
-    f = np.empty(nout)
-    inner = breaks[(breaks > lo) & (breaks < hi)]
-    edges = np.sort(np.concatenate((np.array([lo, hi]), inner)))
-    est, err = _gk(func, args, edges[0], edges[1], f)
-    stack_lo, stack_hi, stack_est, stack_err = [edges[0]], [edges[1]], [est], [err]
-    total = est.copy()
-    for i in range(1, edges.size - 1):
-        est, err = _gk(func, args, edges[i], edges[i + 1], f)
-        total += est
-        stack_lo.append(edges[i])
-        stack_hi.append(edges[i + 1])
-        stack_est.append(est)
-        stack_err.append(err)
-    big = np.abs(total).max()
-    scale = np.maximum(tol * np.abs(total), ROUNDOFF * big) + 1e-300
-    result = np.zeros(nout)
-    done = 0
-    while stack_lo:
-        a = stack_lo.pop()
-        b = stack_hi.pop()
-        est = stack_est.pop()
-        err = stack_err.pop()
-        done += 1
-        if done > MAX_INTERVALS or np.all(err <= scale * (b - a) / (hi - lo)) or np.isnan(err).any():
-            result += est
-        else:
-            m = 0.5 * (a + b)
-            for lo_, hi_ in ((a, m), (m, b)):
-                est, err = _gk(func, args, lo_, hi_, f)
-                stack_lo.append(lo_)
-                stack_hi.append(hi_)
-                stack_est.append(est)
-                stack_err.append(err)
-    return result
+# Gauss-Legendre rules on [-1, 1] for the bivariate normal (6, 12, 20 points) and the inner c rule (10)
+_GL6, _GL12, _GL20, _GL10 = (np.polynomial.legendre.leggauss(n) for n in (6, 12, 20, 10))
 
 
 @njit(cache=True)
 def _pdf(t):
     return INV_SQRT2PI * math.exp(-0.5 * t * t)
+
+
+@njit(cache=True)
+def _sf(t):
+    """P(N(0, 1) > t)."""
+    return 0.5 * math.erfc(t / SQRT2)
+
+
+# ------------------------------------------------------------ bivariate normal
+@njit(cache=True)
+def bvn_upper(h, k, r):
+    """P(X > h, Y > k) for standard normals with correlation r.
+
+    Drezner & Wesolowsky (1990) with Genz's double-precision treatment of |r| >= 0.925
+    (A. Genz, Statistics and Computing 14, 2004): for |r| < 0.925 the Gauss-Legendre
+    integral of d/dr P = pdf2(h, k; r) from 0 to r; beyond, the integral from r to
+    +-1 of the same density in the variable sqrt(1 - r^2), with its singular part
+    subtracted in closed form.  Absolute error about 1e-15.
+    """
+    if h == np.inf or k == np.inf:
+        return 0.0
+    if h == -np.inf:
+        return 1.0 if k == -np.inf else _sf(k)
+    if k == -np.inf:
+        return _sf(h)
+    ar = abs(r)
+    x, w = (_GL6 if ar < 0.3 else _GL12) if ar < 0.75 else _GL20
+    hk = h * k
+    if ar < 0.925:
+        hs = 0.5 * (h * h + k * k)
+        asr = math.asin(r)
+        total = 0.0
+        for i in range(x.size):
+            sn = math.sin(0.5 * asr * (1.0 + x[i]))
+            total += w[i] * math.exp((sn * hk - hs) / (1.0 - sn * sn))
+        return max(0.0, min(1.0, total * asr / (2.0 * TWO_PI) + _sf(h) * _sf(k)))
+    if r < 0.0:
+        k, hk = -k, -hk
+    total = 0.0
+    if ar < 1.0:
+        as_ = (1.0 - r) * (1.0 + r)
+        a = math.sqrt(as_)
+        bs = (h - k) ** 2
+        c = (4.0 - hk) / 8.0
+        d = (12.0 - hk) / 16.0
+        asr = -0.5 * (bs / as_ + hk)
+        if asr > -100.0:
+            total = a * math.exp(asr) * (1.0 - c * (bs - as_) * (1.0 - d * bs / 5.0) / 3.0 + c * d * as_ * as_ / 5.0)
+        if hk > -100.0:
+            b = math.sqrt(bs)
+            total -= math.exp(-0.5 * hk) * math.sqrt(TWO_PI) * _sf(b / a) * b * (1.0 - c * bs * (1.0 - d * bs / 5.0) / 3.0)
+        a *= 0.5
+        for i in range(x.size):
+            xs = (a * (1.0 + x[i])) ** 2
+            rs = math.sqrt(1.0 - xs)
+            asr = -0.5 * (bs / xs + hk)
+            if asr > -100.0:
+                sp = 1.0 + c * xs * (1.0 + d * xs)
+                ep = math.exp(-hk * (1.0 - rs) / (2.0 * (1.0 + rs))) / rs
+                total += a * w[i] * math.exp(asr) * (ep - sp)
+        total = -total / TWO_PI
+    if r > 0.0:
+        total += _sf(max(h, k))
+    else:
+        total = -total + max(0.0, _sf(h) - _sf(k))
+    return max(0.0, min(1.0, total))
+
+
+# ---------------------------------------------------------------------- wedges
+W_P, W_U, W_V, W_UU, W_UV, W_VV = 0, 1, 2, 3, 4, 5
+N_WEDGE = 6
+
+
+@njit(cache=True)
+def wedge_moments(pu, pv, e1u, e1v, e2u, e2v, second, out):
+    """out[W_*] = E[1, u, v, uu, uv, vv; W] for (u, v) ~ N(0, I) over the wedge W with
+    apex p between the unit directions e1 and e2 (counter-clockwise, angle < pi);
+    second moments only if ``second``.
+
+    W = {n1.(x - p) >= 0, n2.(x - p) >= 0} with inward normals n1, n2, so its mass is
+    P(n1.x >= n1.p, n2.x >= n2.p), correlation n1.n2.  With phi2 the density, x_j phi2 =
+    -d_j phi2 and x_j x_k phi2 = d_j d_k phi2 + delta_jk phi2, and the divergence theorem
+    on the two rays p + s e_i (outward normal -n_i):
+
+        E[x_j; W]     = sum_i n_ij J0_i,          J0_i = int_0^inf phi2(p + s e_i) ds = pdf(D_i) Phi(-t_i)
+        E[x_j x_k; W] = delta_jk P + sum_i n_ij (p_k J0_i + e_ik J1_i),   J1_i = int_0^inf s phi2 ds
+                      = pdf(D_i) (pdf(t_i) - t_i Phi(-t_i)),
+
+    with t_i = p.e_i and D_i = |p x e_i| the distance of ray i's line from the origin.
+    """
+    n1u, n1v = -e1v, e1u
+    n2u, n2v = e2v, -e2u
+    out[W_P] = bvn_upper(n1u * pu + n1v * pv, n2u * pu + n2v * pv, n1u * n2u + n1v * n2v)
+    t1, t2 = pu * e1u + pv * e1v, pu * e2u + pv * e2v
+    g1, g2 = _pdf(pu * e1v - pv * e1u), _pdf(pu * e2v - pv * e2u)
+    j01, j02 = g1 * _sf(t1), g2 * _sf(t2)
+    out[W_U] = n1u * j01 + n2u * j02
+    out[W_V] = n1v * j01 + n2v * j02
+    if second:
+        j11, j12 = g1 * (_pdf(t1) - t1 * _sf(t1)), g2 * (_pdf(t2) - t2 * _sf(t2))
+        out[W_UU] = out[W_P] + n1u * (pu * j01 + e1u * j11) + n2u * (pu * j02 + e2u * j12)
+        out[W_VV] = out[W_P] + n1v * (pv * j01 + e1v * j11) + n2v * (pv * j02 + e2v * j12)
+        out[W_UV] = n1u * (pv * j01 + e1v * j11) + n2u * (pv * j02 + e2v * j12)
+
+
+@njit(cache=True)
+def _bilinear(f0, fu, fv, g0, gu, gv, m):
+    """E[(f0 + fu u + fv v)(g0 + gu u + gv v); W] from the wedge moments m."""
+    return (f0 * g0 * m[W_P] + (f0 * gu + fu * g0) * m[W_U] + (f0 * gv + fv * g0) * m[W_V]
+            + fu * gu * m[W_UU] + (fu * gv + fv * gu) * m[W_UV] + fv * gv * m[W_VV])
+
+
+# ------------------------------------------------------------------ activations
+A_DZC, A_DXA = 0, 1  # a.e. divergences
+F_DD, F_DQ, F_QQ, F_DT, F_QT = 2, 3, 4, 5, 6  # forward output z_l: d = z* - Zout, q = c - Zout, T = Zout
+B_DD, B_DQ, B_QQ, B_DT, B_QT = 7, 8, 9, 10, 11  # backward output z_{l-1}: d = x* - Zin, q = a - Zin, T = X
+M_X, M_Z = 12, 13  # E[x*], E[z*]
+J_ZC, J_XA = 14, 15  # E[(z*(c + hc) - z*(c - hc)) / 2hc], E[(x*(a + ha) - x*(a - ha)) / 2ha] (h = 0: a.e.)
+N_ACT_MOMENTS = 16
+
+# the activation's parameter record (``_act_record``)
+P_CODE, P_PAR, P_NVHAT, P_GP, P_GM, P_SX, P_B, P_NV, P_G, P_VOUT, P_BETA, P_VIN, P_TOL, P_HA, P_HC, P_NSEC = (
+    0, 1, 1 + N_PAR, 2 + N_PAR, 3 + N_PAR, 4 + N_PAR, 5 + N_PAR, 6 + N_PAR, 7 + N_PAR, 8 + N_PAR, 9 + N_PAR,
+    10 + N_PAR, 11 + N_PAR, 12 + N_PAR, 13 + N_PAR, 14 + N_PAR)
+N_RECORD = 15 + N_PAR
+# one sector: its directions in (u, v), x* = qx a + rx c, z* = qz a + rz c, a.e. derivatives
+S_E1U, S_E1V, S_E2U, S_E2V, S_QX, S_RX, S_QZ, S_RZ, S_DXA, S_DZC = range(10)
+N_SECTOR = 10
+MAX_SECTORS = 2 * MAX_BREAKS + 4
+
+# work space: breakpoints, piece edges, two samples per piece, wedge moments, a moment
+# buffer, the sector table
+B0, E0, S0, T0 = 0, MAX_BREAKS, 2 * MAX_BREAKS + 2, 3 * MAX_BREAKS + 3
+WM0 = 4 * MAX_BREAKS + 4
+BUF0 = WM0 + N_WEDGE
+SEC0 = BUF0 + N_ACT_MOMENTS
+WORK = SEC0 + N_SECTOR * MAX_SECTORS
+
+
+@njit(cache=True)
+def scratch():
+    """The work space of the integrands (module constants B0 ... WORK)."""
+    return np.zeros(WORK)
 
 
 @njit(cache=True)
@@ -166,32 +255,19 @@ def _pieces(mean, var, brk, nb, edges, p1, p2):
     return nb + 1, sd
 
 
-B0, E0, S0, T0 = 0, MAX_BREAKS, 2 * MAX_BREAKS + 2, 3 * MAX_BREAKS + 3  # offsets into the work space
-WORK = 4 * MAX_BREAKS + 4
+@njit(cache=True)
+def _prox(P, a, c):
+    """(x*, z*, dx*/da, dz*/dc) of the activation in the record P."""
+    return activation_prox(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], P[P_NVHAT], a, c, P[P_GP], P[P_GM])
 
 
 @njit(cache=True)
-def scratch():
-    """Work space of ``_act_given_xc`` / ``_prior_given_z``: breakpoints (MAX_BREAKS),
-    piece edges (MAX_BREAKS + 2), two samples per piece (MAX_BREAKS + 1 each)."""
-    return np.empty(WORK)
-
-
-# ------------------------------------------------------------------ activations
-A_DZC, A_DXA = 0, 1
-F_DD, F_DQ, F_QQ, F_DT, F_QT = 2, 3, 4, 5, 6  # forward output z_l: d = z* - Zout, q = c - Zout, T = Zout
-B_DD, B_DQ, B_QQ, B_DT, B_QT = 7, 8, 9, 10, 11  # backward output z_{l-1}: d = x* - Zin, q = a - Zin, T = X
-N_ACT_MOMENTS = 12
-
-
-@njit(cache=True)
-def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
-    """Moments given X = x and c, exact over a ~ N(ma, va), into ``out`` (p = prox
-    parameters, ``work`` from :func:`scratch`)."""
-    code, par, nv_hat, gp, gm = p
+def _act_given_xc(P, c, x, m, vz, zin, ma, va, work, out):
+    """Moments given X = x and c, exact over a ~ N(ma, va), into ``out``; Zout | (x, c) ~ N(m, vz)."""
     out[:] = 0.0
-    brk, edges, s1, s2 = work[B0:E0], work[E0:S0], work[S0:T0], work[T0:WORK]
-    nb = activation_breakpoints_into(code, par, nv_hat, c, gp, gm, brk) if va > 0.0 else 0
+    brk, edges, s1, s2 = work[B0:E0], work[E0:S0], work[S0:T0], work[T0:WM0]
+    nb = activation_breakpoints_into(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], P[P_NVHAT], c, P[P_GP], P[P_GM],
+                                     brk) if va > 0.0 else 0
     pieces, sd = _pieces(ma, va, brk, nb, edges, s1, s2)
     for i in range(pieces):
         if va > 0.0:
@@ -200,8 +276,8 @@ def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
             m0, m1, m2 = 1.0, 0.0, 0.0
         if m0 == 0.0 and m2 == 0.0:
             continue
-        xa, za, dxa, dzc = activation_prox(code, par, nv_hat, ma + s1[i], c, gp, gm)
-        xb, zb, _, _ = activation_prox(code, par, nv_hat, ma + s2[i], c, gp, gm)
+        xa, za, dxa, dzc = _prox(P, ma + s1[i], c)
+        xb, zb, _, _ = _prox(P, ma + s2[i], c)
         gap = s2[i] - s1[i]  # 0 only on a piece narrower than round-off (coincident breakpoints)
         x1 = (xb - xa) / gap if gap > 0.0 else 0.0
         z1 = (zb - za) / gap if gap > 0.0 else 0.0
@@ -209,6 +285,8 @@ def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
         z0 = za - z1 * s1[i]
         out[A_DZC] += dzc * m0
         out[A_DXA] += dxa * m0
+        out[M_X] += x0 * m0 + x1 * m1
+        out[M_Z] += z0 * m0 + z1 * m1
         # forward: d = z* - Zout, q = c - Zout, T = Zout, with Zout | (x, c) ~ N(m, vz)
         _add_error_moments(out, F_DD, z0 - m, z1, c - m, 0.0, m, m0, m1, m2)
         out[F_DD] += vz * m0
@@ -221,60 +299,169 @@ def _act_given_xc(c, x, m, vz, zin, ma, va, p, work, out):
 
 
 @njit(cache=True)
-def _scale(f, w):
-    for j in range(f.size):
-        f[j] *= w
-
-
-@njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _act_c_integrand(u, args, f):
-    """Integrand over c = mc + sd_c u: pdf(u) times the exact a-expectation."""
-    mc, sdc, x, h, gain, vz, zin, ma, va, p, work = args
-    c = mc + sdc * u
-    _act_given_xc(c, x, h + gain * (c - mc), vz, zin, ma, va, p, work, f)
-    _scale(f, _pdf(u))
-
-
-@njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _act_x_integrand(u, args, f):
-    """Integrand over X = sd_x u: pdf(u) times the c- and a-expectations given X."""
-    sx, b, nv_true, g, v_out, beta_in, v_in, tol, p, work = args
-    x = sx * u
-    zin = b + x
-    h = phi(p[0], p[1], zin)
-    mc = g * h
-    vc = g * g * nv_true + v_out
-    ma = zin + beta_in * x
+def _act_given_x_pieces(P, x, h, zin, ma, mc, work, out):
+    """Moments given X = x: exact over a, composite Gauss-Legendre over c = mc + sd_c u on
+    [-TAIL, TAIL] (split at c = 0), the panels doubled until the components change by at
+    most tol relative (down to round-off)."""
+    g, nv = P[P_G], P[P_NV]
+    vc = g * g * nv + P[P_VOUT]
     if vc <= 1e-300:
-        _act_given_xc(mc, x, h, 0.0, zin, ma, v_in, p, work, f)
+        _act_given_xc(P, mc, x, h, 0.0, zin, ma, P[P_VIN], work, out)
+        return
+    gain = g * nv / vc
+    vz = nv - g * nv * gain
+    sdc = math.sqrt(vc)
+    cut = min(max(-mc / sdc, -TAIL), TAIL)
+    f = np.empty(N_ACT_MOMENTS)
+    x10, w10 = _GL10
+    prev = np.full(N_ACT_MOMENTS, np.nan)
+    panels = 4
+    for _ in range(12):
+        est = np.zeros(N_ACT_MOMENTS)
+        for lo, hi in ((-TAIL, cut), (cut, TAIL)):
+            width = (hi - lo) / panels
+            for k in range(panels):
+                mid = lo + (k + 0.5) * width
+                for i in range(x10.size):
+                    u = mid + 0.5 * width * x10[i]
+                    c = mc + sdc * u
+                    _act_given_xc(P, c, x, h + gain * (c - mc), vz, zin, ma, P[P_VIN], work, f)
+                    est += (0.5 * width * w10[i] * _pdf(u)) * f
+        big = np.abs(est).max()
+        if np.all(np.abs(est - prev) <= P[P_TOL] * np.abs(est) + ROUNDOFF * big):
+            break
+        prev = est
+        panels *= 2
+    out[:] = est
+
+
+@njit(cache=True)
+def _sector_table(P, work):
+    """The sectors of a conic factor's prox in the (a, c) plane, between the rays through
+    its breakpoints a = beta c (at c = +-1) and the axes, with the prox's linear
+    coefficients on each, in work[SEC0:]; their directions in (u, v) = ((a - ma)/sa,
+    (c - mc)/sc).  Returns their count."""
+    sa, sc = math.sqrt(P[P_VIN]), math.sqrt(P[P_G] ** 2 * P[P_NV] + P[P_VOUT])
+    brk = work[B0:E0]
+    nb = activation_breakpoints_into(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], P[P_NVHAT], 1.0, P[P_GP], P[P_GM], brk)
+    ang = np.empty(2 * nb + 4)
+    n = 0
+    for q in range(4):
+        ang[n] = 0.5 * math.pi * q - math.pi
+        n += 1
+    for i in range(nb):
+        if np.isfinite(brk[i]):
+            ang[n] = math.atan2(1.0, brk[i])
+            ang[n + 1] = math.atan2(-1.0, -brk[i])
+            n += 2
+    ang = np.sort(ang[:n])
+    rays = np.empty(n + 1)
+    m = 0
+    for i in range(n):
+        if m == 0 or ang[i] - rays[m - 1] > 1e-12:
+            rays[m] = ang[i]
+            m += 1
+    if rays[m - 1] - rays[0] > TWO_PI - 1e-12:
+        m -= 1
+    rays[m] = rays[0] + TWO_PI
+    for s in range(m):
+        lo, hi = rays[s], rays[s + 1]
+        row = work[SEC0 + s * N_SECTOR:SEC0 + (s + 1) * N_SECTOR]
+        a1, c1 = math.cos(lo + (hi - lo) / 3.0), math.sin(lo + (hi - lo) / 3.0)
+        a2, c2 = math.cos(lo + 2.0 * (hi - lo) / 3.0), math.sin(lo + 2.0 * (hi - lo) / 3.0)
+        x1, z1, _, _ = _prox(P, a1, c1)
+        x2, z2, _, _ = _prox(P, a2, c2)
+        _, _, dxa, dzc = _prox(P, math.cos(0.5 * (lo + hi)), math.sin(0.5 * (lo + hi)))
+        det = a1 * c2 - a2 * c1
+        row[S_QX], row[S_RX] = (x1 * c2 - x2 * c1) / det, (a1 * x2 - a2 * x1) / det
+        row[S_QZ], row[S_RZ] = (z1 * c2 - z2 * c1) / det, (a1 * z2 - a2 * z1) / det
+        row[S_DXA], row[S_DZC] = dxa, dzc
+        for k, t in ((S_E1U, lo), (S_E2U, hi)):
+            u, v = math.cos(t) / sa, math.sin(t) / sc
+            norm = math.hypot(u, v)
+            row[k], row[k + 1] = u / norm, v / norm
+    return m
+
+
+@njit(cache=True)
+def _act_given_x_sectors(P, x, h, zin, ma, mc, second, work, out):
+    """Moments given X = x, in closed form over the sectors (module docstring); only the
+    divergences and M_X, M_Z unless ``second``."""
+    out[:] = 0.0
+    g, nv = P[P_G], P[P_NV]
+    sa, vc = math.sqrt(P[P_VIN]), g * g * nv + P[P_VOUT]
+    sc = math.sqrt(vc)
+    gain = g * nv / vc
+    vz = nv - g * nv * gain
+    gs = gain * sc  # Zout | c ~ N(h + gs v, vz)
+    wm = work[WM0:BUF0]
+    pu, pv = -ma / sa, -mc / sc
+    for s in range(int(P[P_NSEC])):
+        row = work[SEC0 + s * N_SECTOR:SEC0 + (s + 1) * N_SECTOR]
+        wedge_moments(pu, pv, row[S_E1U], row[S_E1V], row[S_E2U], row[S_E2V], second, wm)
+        x0, xu, xv = row[S_QX] * ma + row[S_RX] * mc, row[S_QX] * sa, row[S_RX] * sc
+        z0, zu, zv = row[S_QZ] * ma + row[S_RZ] * mc, row[S_QZ] * sa, row[S_RZ] * sc
+        p = wm[W_P]
+        out[A_DZC] += row[S_DZC] * p
+        out[A_DXA] += row[S_DXA] * p
+        out[M_X] += x0 * p + xu * wm[W_U] + xv * wm[W_V]
+        out[M_Z] += z0 * p + zu * wm[W_U] + zv * wm[W_V]
+        if second:
+            # forward: d = z* - Zout, q = c - Zout, T = Zout; Zout = h + gs v + N(0, vz)
+            d0, du, dv = z0 - h, zu, zv - gs
+            q0, qv = mc - h, sc - gs
+            out[F_DD] += _bilinear(d0, du, dv, d0, du, dv, wm) + vz * p
+            out[F_DQ] += _bilinear(d0, du, dv, q0, 0.0, qv, wm) + vz * p
+            out[F_QQ] += _bilinear(q0, 0.0, qv, q0, 0.0, qv, wm) + vz * p
+            out[F_DT] += _bilinear(d0, du, dv, h, 0.0, gs, wm) - vz * p
+            out[F_QT] += _bilinear(q0, 0.0, qv, h, 0.0, gs, wm) - vz * p
+            # backward: d = x* - Zin, q = a - Zin, T = X
+            out[B_DD] += _bilinear(x0 - zin, xu, xv, x0 - zin, xu, xv, wm)
+            out[B_DQ] += _bilinear(x0 - zin, xu, xv, ma - zin, sa, 0.0, wm)
+            out[B_QQ] += _bilinear(ma - zin, sa, 0.0, ma - zin, sa, 0.0, wm)
+            out[B_DT] += x * (x0 - zin) * p + x * xu * wm[W_U] + x * xv * wm[W_V]
+            out[B_QT] += x * ((ma - zin) * p + sa * wm[W_U])
+
+
+@njit(cache=True)
+def _act_given_x(P, x, h, zin, ma, mc, second, work, out):
+    """Moments given X = x over a ~ N(ma, v_in) and c ~ N(mc, g^2 nv + v_out)."""
+    if P[P_NSEC] > 0:
+        _act_given_x_sectors(P, x, h, zin, ma, mc, second, work, out)
     else:
-        gain = g * nv_true / vc
-        sdc = math.sqrt(vc)
-        f[:] = adaptive(_act_c_integrand, (mc, sdc, x, h, gain, nv_true - g * nv_true * gain, zin, ma, v_in, p,
-                                           work), -TAIL, TAIL, np.array([-mc / sdc]), tol, N_ACT_MOMENTS)
-    _scale(f, _pdf(u))
+        _act_given_x_pieces(P, x, h, zin, ma, mc, work, out)
 
 
-@njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def activation_moments(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol):
-    """Error moments of one activation factor's prox under the SE joint law.
-
-    Truth: X ~ N(0, chi), Zin = b + X, Zout = phi(Zin) + N(0, nv_true) (``code``, ``par``:
-    the factor, ``kernels.activations``).
-    Messages: a = Zin + beta_in X + N(0, v_in),  c = (1 + beta_out) Zout + N(0, v_out)
-    (for the measurement gm = inf, beta_out = v_out = 0 and c = y = Zout).
-    Returns E[...] indexed by the module constants; Zout is integrated out given (X, c).
-    """
-    p = (code, par, nv_hat, gp, gm)
-    sx = math.sqrt(chi)
-    args = (sx, b, nv_true, 1.0 + beta_out, v_out, beta_in, v_in, tol, p, scratch())
-    return adaptive(_act_x_integrand, args, -TAIL, TAIL, (kinks(code) - b) / sx, tol, N_ACT_MOMENTS)
+@njit(cache=True)
+def _act_integrand(u, P, work, f):
+    """Integrand over X = sd_x u: pdf(u) times the moments given X, with the jump
+    divergences from the means M_X, M_Z at shifted message means."""
+    x = P[P_SX] * u
+    zin = P[P_B] + x
+    h = phi(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], zin)
+    ma, mc = zin + P[P_BETA] * x, P[P_G] * h
+    _act_given_x(P, x, h, zin, ma, mc, True, work, f)
+    ha, hc = P[P_HA], P[P_HC]
+    f[J_XA], f[J_ZC] = f[A_DXA], f[A_DZC]
+    buf = work[BUF0:SEC0]
+    if ha > 0.0:
+        _act_given_x(P, x, h, zin, ma + ha, mc, False, work, buf)
+        up = buf[M_X]
+        _act_given_x(P, x, h, zin, ma - ha, mc, False, work, buf)
+        f[J_XA] = (up - buf[M_X]) / (2.0 * ha)
+    if hc > 0.0:
+        _act_given_x(P, x, h, zin, ma, mc + hc, False, work, buf)
+        up = buf[M_Z]
+        _act_given_x(P, x, h, zin, ma, mc - hc, False, work, buf)
+        f[J_ZC] = (up - buf[M_Z]) / (2.0 * hc)
+    f *= _pdf(u)
 
 
 # ----------------------------------------------------------------------- priors
 P_DZR, P_DD, P_DQ, P_QQ, P_DT, P_QT = 0, 1, 2, 3, 4, 5  # d = zhat - Z0, q = r - Z0, T = Z0
 N_PRIOR_MOMENTS = 6
 GAUSSIAN_LAW, BG_LAW, LAPLACE_LAW = 0, 1, 2
+R_LAW, R_SCALE, R_BETA, R_V, R_PEN, R_PENPAR, R_GAM = range(7)  # the prior's parameter record
 
 
 @njit(cache=True)
@@ -283,7 +470,7 @@ def _prior_given_z(z, mr, v, pen_code, pen_par, gam, work, out):
     out[:] = 0.0
     brk = prior_breakpoints(pen_code, pen_par, gam)
     nb = brk.size if v > 0.0 else 0
-    edges, s1, s2 = work[E0:S0], work[S0:T0], work[T0:WORK]
+    edges, s1, s2 = work[E0:S0], work[S0:T0], work[T0:WM0]
     pieces, sd = _pieces(mr, v, brk, nb, edges, s1, s2)
     for i in range(pieces):
         m0, m1, m2 = truncated_moments(sd, edges[i], edges[i + 1]) if v > 0.0 else (1.0, 0.0, 0.0)
@@ -295,29 +482,152 @@ def _prior_given_z(z, mr, v, pen_code, pen_par, gam, work, out):
         _add_error_moments(out, P_DD, za - z1 * s1[i] - z, z1, mr - z, 1.0, z, m0, m1, m2)
 
 
-@njit  # takes or calls a jitted function as an argument: numba cannot cache it
-def _prior_integrand(u, args, f):
+@njit(cache=True)
+def _prior_integrand(u, R, work, f):
     """Integrand over the standardised input: density times the exact r-expectation."""
-    law, scale, beta, v, pen_code, pen_par, gam, work = args
-    z = scale * u
-    _prior_given_z(z, (1.0 + beta) * z, v, pen_code, pen_par, gam, work, f)
-    _scale(f, _pdf(u) if law != LAPLACE_LAW else 0.5 * math.exp(-abs(u)))
+    z = R[R_SCALE] * u
+    _prior_given_z(z, (1.0 + R[R_BETA]) * z, R[R_V], int(R[R_PEN]), R[R_PENPAR], R[R_GAM], work,
+                   f[:N_PRIOR_MOMENTS])
+    f *= _pdf(u) if int(R[R_LAW]) != LAPLACE_LAW else 0.5 * math.exp(-abs(u))
 
 
-@njit  # takes or calls a jitted function as an argument: numba cannot cache it
+# ------------------------------------------------------------ adaptive driver
+ACTIVATION, PRIOR = 0, 1  # integrands
+
+
+@njit(cache=True)
+def _integrand(kind, u, P, work, f):
+    if kind == ACTIVATION:
+        _act_integrand(u, P, work, f)
+    else:
+        _prior_integrand(u, P, work, f)
+
+
+@njit(cache=True)
+def _gk(kind, P, work, lo, hi, f):
+    """Kronrod-15 estimate and |K15 - G7| on [lo, hi] of the integrand ``kind``."""
+    nout = f.size
+    half = 0.5 * (hi - lo)
+    mid = 0.5 * (hi + lo)
+    k = np.zeros(nout)
+    g = np.zeros(nout)
+    for i in range(8):
+        for sign in (-1.0, 1.0):
+            if i == 7 and sign > 0:
+                continue
+            _integrand(kind, mid + sign * half * _XK[i], P, work, f)
+            wk, wg = _WK[i], _WG[i]
+            for j in range(nout):
+                k[j] += wk * f[j]
+                g[j] += wg * f[j]
+    err = np.empty(nout)
+    for j in range(nout):
+        err[j] = half * abs(k[j] - g[j])
+        k[j] *= half
+    return k, err
+
+
+@njit(cache=True)
+def adaptive(kind, P, work, lo, hi, breaks, tol, nout):
+    """Integral over [lo, hi] of the vector integrand ``kind`` (with record P), split at ``breaks``.
+
+    Bisects until every interval's |K15 - G7| <= scale_k * width / (hi - lo) with
+    scale_k = max(tol |I_k|, ROUNDOFF max_j |I_j|) from the first pass (whose estimates
+    are kept): the summed error estimate is below tol relative per component, down to
+    round-off.
+    """
+    f = np.empty(nout)
+    inner = breaks[(breaks > lo) & (breaks < hi)]
+    edges = np.sort(np.concatenate((np.array([lo, hi]), inner)))
+    est, err = _gk(kind, P, work, edges[0], edges[1], f)
+    stack_lo, stack_hi, stack_est, stack_err = [edges[0]], [edges[1]], [est], [err]
+    total = est.copy()
+    for i in range(1, edges.size - 1):
+        est, err = _gk(kind, P, work, edges[i], edges[i + 1], f)
+        total += est
+        stack_lo.append(edges[i])
+        stack_hi.append(edges[i + 1])
+        stack_est.append(est)
+        stack_err.append(err)
+    big = np.abs(total).max()
+    scale = np.maximum(tol * np.abs(total), ROUNDOFF * big) + 1e-300
+    result = np.zeros(nout)
+    done = 0
+    while stack_lo:
+        a = stack_lo.pop()
+        b = stack_hi.pop()
+        est = stack_est.pop()
+        err = stack_err.pop()
+        done += 1
+        if done > MAX_INTERVALS or np.all(err <= scale * (b - a) / (hi - lo)) or np.isnan(err).any():
+            result += est
+        else:
+            m = 0.5 * (a + b)
+            for lo_, hi_ in ((a, m), (m, b)):
+                est, err = _gk(kind, P, work, lo_, hi_, f)
+                stack_lo.append(lo_)
+                stack_hi.append(hi_)
+                stack_est.append(est)
+                stack_err.append(err)
+    return result
+
+
+# ------------------------------------------------------------------ entry points
+@njit(cache=True)
+def activation_record(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol, step,
+                      sectors, work):
+    """The parameter record of an activation factor's SE integrand (``P_*``); with
+    ``sectors`` (and a conic factor with noisy messages) its sector table in ``work``."""
+    P = np.zeros(N_RECORD)
+    P[P_CODE] = code
+    P[P_PAR:P_PAR + N_PAR] = par
+    P[P_NVHAT], P[P_GP], P[P_GM] = nv_hat, gp, gm
+    P[P_SX], P[P_B], P[P_NV], P[P_G], P[P_VOUT] = math.sqrt(chi), b, nv_true, 1.0 + beta_out, v_out
+    P[P_BETA], P[P_VIN], P[P_TOL] = beta_in, v_in, tol
+    if step > 0.0:
+        P[P_HA] = step / math.sqrt(gp)
+        P[P_HC] = 0.0 if np.isinf(gm) else step / math.sqrt(gm)
+    vc = P[P_G] ** 2 * nv_true + v_out
+    if sectors and CONIC[code] and v_in > 0.0 and vc > 0.0:
+        P[P_NSEC] = _sector_table(P, work)
+    return P
+
+
+@njit(cache=True)
+def activation_moments(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol, step,
+                       sectors=True):
+    """Error moments of one activation factor's prox under the SE joint law.
+
+    Truth: X ~ N(0, chi), Zin = b + X, Zout = phi(Zin) + N(0, nv_true) (``code``, ``par``:
+    the factor, ``kernels.activations``).
+    Messages: a = Zin + beta_in X + N(0, v_in),  c = (1 + beta_out) Zout + N(0, v_out)
+    (for the measurement gm = inf, beta_out = v_out = 0 and c = y = Zout).
+    Returns E[...] indexed by the module constants; J_* are the divergences of the
+    central difference with step h = step / sqrt(gam) (the a.e. ones when step = 0).
+    ``sectors`` False forces the pieces path (the tests' cross-check).
+    """
+    work = scratch()
+    P = activation_record(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol, step,
+                          sectors, work)
+    return adaptive(ACTIVATION, P, work, -TAIL, TAIL, (kinks(code) - b) / P[P_SX], tol, N_ACT_MOMENTS)
+
+
+@njit(cache=True)
 def prior_moments(law, p1, p2, pen_code, pen_par, beta, v, gam, tol):
     """Error moments of the input prox: Z0 ~ law, r = (1 + beta) Z0 + N(0, v), zhat = prox(r; gam).
 
     Laws: gaussian (var = p1), Bernoulli-Gaussian (rho = p1, var = p2: an atom at 0
     plus rho N(0, var)), laplace (scale = p1)."""
     work = scratch()
+    R = np.zeros(7)
+    R[R_LAW], R[R_BETA], R[R_V], R[R_PEN], R[R_PENPAR], R[R_GAM] = law, beta, v, pen_code, pen_par, gam
     if law == LAPLACE_LAW:
         lim = LAPLACE_TAIL
-        args = (law, p1, beta, v, pen_code, pen_par, gam, work)
+        R[R_SCALE] = p1
     else:
         lim = TAIL
-        args = (law, math.sqrt(p1 if law == GAUSSIAN_LAW else p2), beta, v, pen_code, pen_par, gam, work)
-    cont = adaptive(_prior_integrand, args, -lim, lim, np.array([0.0]), tol, N_PRIOR_MOMENTS)
+        R[R_SCALE] = math.sqrt(p1 if law == GAUSSIAN_LAW else p2)
+    cont = adaptive(PRIOR, R, work, -lim, lim, np.array([0.0]), tol, N_PRIOR_MOMENTS)
     if law == BG_LAW:
         atom = np.empty(N_PRIOR_MOMENTS)
         _prior_given_z(0.0, 0.0, v, pen_code, pen_par, gam, work, atom)

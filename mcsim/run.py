@@ -79,9 +79,9 @@ class RunSpec:
         return d | ({"jump_step": self.jump_step} if self.divergence == "jump" else {})
 
     @property
-    def plain(self) -> bool:
-        """Undamped, with the a.e. divergence: every message has a single update."""
-        return self.damping == (1.0, 1.0, 1.0, 1.0) and self.divergence == "ae"
+    def undamped(self) -> bool:
+        """Every message is replaced at each update, so its SE needs only its latest one."""
+        return self.damping == (1.0, 1.0, 1.0, 1.0)
 
     @property
     def label(self) -> str:

@@ -132,10 +132,9 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     check_count(iterations, "iterations")
     spec = spec if run is None else spec.with_run(run)
     if memory is None:
-        memory = not spec.run.plain
-    elif not memory and not spec.run.plain:
-        raise ValueError(f"the quadrature SE (memory=False) describes undamped runs with the a.e. divergence, "
-                         f"not {spec.run.label}")
+        memory = not spec.run.undamped
+    elif not memory and not spec.run.undamped:
+        raise ValueError(f"the quadrature SE (memory=False) describes undamped runs, not {spec.run.label}")
     dr_p, dr_m, dg_p, dg_m = spec.run.damping
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
@@ -180,7 +179,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         if memory:
             return layer.se_population(direction, pops[j], b, plus[j], out_msg, gp, gm, spec.run.jump_step)
         return layer.se_quadrature(direction, b, chi[j], plus[j].view(), (0.0, 0.0) if out_msg is None
-                                   else out_msg.view(), gp, gm, tol)
+                                   else out_msg.view(), gp, gm, tol, spec.run.jump_step)
 
     def accept(t, l, kind, res, gam_in, hist, d_mean, d_prec, gam_old, first):
         if not (np.isfinite(res.alpha) and 0.0 < res.alpha < 1.0):

@@ -95,11 +95,11 @@ def test_run_damping():
 
 def test_run_divergence():
     d = copy.deepcopy(TALK)
-    assert NetworkSpec.from_dict(d).run.jump_step == 0.0 and NetworkSpec.from_dict(d).run.plain
+    assert NetworkSpec.from_dict(d).run.jump_step == 0.0 and NetworkSpec.from_dict(d).run.undamped
     d["run"] = {"divergence": "jump"}
     assert NetworkSpec.from_dict(d).run.jump_step == 0.02
     d["run"] = {"divergence": "jump", "jump_step": 0.05}
-    assert NetworkSpec.from_dict(d).run.jump_step == 0.05 and not NetworkSpec.from_dict(d).run.plain
+    assert NetworkSpec.from_dict(d).run.jump_step == 0.05 and NetworkSpec.from_dict(d).run.undamped
     for bad, field in (({"divergence": "stein"}, "run.divergence"), ({"jump_step": 0.1}, "run.jump_step"),
                        ({"divergence": "jump", "jump_step": -1}, "run.jump_step"),
                        ({"iterations": 3}, "run.iterations")):

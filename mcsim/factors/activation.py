@@ -80,16 +80,17 @@ class Activation:
 
     # ----------------------------------------------------------- state evolution
     def se_quadrature(self, direction: str, b: float, chi_in: float, msg_in, msg_out, gp, gm,
-                      tol: float) -> FactorOutput:
+                      tol: float, step: float = 0.0) -> FactorOutput:
         """One update's output by quadrature (``kernels.se_quadrature.activation_moments``):
         the input z0_{l-1} = b + X, X ~ N(0, chi_in); the messages' errors are
         beta_in X + N(0, v_in) and beta_out z0_l + N(0, v_out), ``msg_in`` = (beta_in, v_in),
-        ``msg_out`` = (beta_out, v_out) ((0, 0) for the measurement)."""
+        ``msg_out`` = (beta_out, v_out) ((0, 0) for the measurement); ``step`` the jump
+        step of the divergence (0: a.e.), whose expectation is exact as well."""
         m = sq.activation_moments(self.code, self.par, self.noise_var, b, chi_in, self.noise_var, *msg_in,
-                                  *msg_out, gp, gm, tol)
+                                  *msg_out, gp, gm, tol, step)
         if direction == "plus":
-            return extrinsic(m[sq.A_DZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
-        return extrinsic(m[sq.A_DXA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
+            return extrinsic(m[sq.J_ZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
+        return extrinsic(m[sq.J_XA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
 
     def se_population(self, direction: str, pop, b: float, plus, minus, gp, gm, step: float) -> FactorOutput:
         """One update's output by Monte Carlo integration over ``pop`` (``mcsim.population``,
