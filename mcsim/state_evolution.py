@@ -138,7 +138,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     dr_p, dr_m, dg_p, dg_m = spec.run.damping
     L, dims = spec.depth, spec.dims
     S, chi = signal_moments(spec)
-    cap = iterations + 2
+    cap = iterations + 2 if memory else 1  # updates a message keeps (without memory: its latest)
     out = np.full((mlvamp.N_RECORDS, iterations, L), np.nan)
     stein = np.full((2, iterations, L), np.nan)  # Stein divergences of the plus / minus outputs
     # consumers: plus[l] by map l (linear: V domain, truth z0_l, power S_l; activation: z0_l - b, chi_l)

@@ -7,7 +7,10 @@ sampled (N = 2^20 draws, seeded) and pushed through the NumPy twins of the prox 
 negligible, so each moment must lie within z CLT standard errors of the sample mean,
 z = Phi^-1(1 - ALPHA / (2 K)) with K all moments checked in the module (Bonferroni,
 ALPHA = 1e-3).  This is what catches an integrand with a wrong density or a prox piece
-integrated across a jump the quadrature was not told about.
+integrated across a jump the quadrature was not told about.  The activations' cases
+also check the means E[x*], E[z*] and the expected central differences (the "jump"
+divergence, with a step of JUMP_STEP / sqrt(gam)) against the same differences of the
+twin on the samples.
 """
 import math
 
@@ -25,6 +28,7 @@ pytestmark = pytest.mark.kernels  # also run without the JIT, with coverage (.ci
 
 N = 2**20
 ALPHA = 1e-3
+JUMP_STEP = 0.1  # large enough that the samples' central differences have power
 PRIOR_CASES = [  # (law, penalty, beta, v, gam)
     (("gaussian", {"var": 1.0}), ("gaussian", {"var": 1.0}), -0.2, 0.6, 1.3),
     (("laplace", {"scale": 0.7}), ("l1", {"lam": 1 / 0.7}), 0.1, 0.4, 2.0),
@@ -38,7 +42,7 @@ ACT_CASES = [  # (kind, slope, nu, nv, b, chi, beta_in, v_in, beta_out, v_out, g
     ("matched", 0.0, 0.0, 0.05, 0.0, 1.0, -0.2, 0.4, 0.0, 0.0, 1.0, np.inf),  # relu measurement
     ("lifted_relu", 0.0, 4.0, 0.0, 0.0, 1.0, -0.3, 0.5, 0.1, 0.3, 1.0, 2.0),  # convex lifted relu
 ]
-K = len(PRIOR_CASES) * sq.N_PRIOR_MOMENTS + len(ACT_CASES) * sq.N_ACT_MOMENTS
+K = len(PRIOR_CASES) * sq.N_PRIOR_MOMENTS + len(ACT_CASES) * (sq.N_ACT_MOMENTS + 2)
 Z = norm.isf(ALPHA / (2 * K))
 
 
@@ -78,11 +82,24 @@ def test_activation_moments_equal_monte_carlo(case):
     a = zin + beta_in * x0 + rng.normal(0, math.sqrt(v_in), N)
     c = zout if np.isinf(gm) else (1 + beta_out) * zout + rng.normal(0, math.sqrt(v_out), N)
     x, z, dxa, dzc = naive.activation_prox(kind, slope, nu, nv, a, c, gp, gm)
+    ha = JUMP_STEP / math.sqrt(gp)
+    jxa = (naive.activation_prox(kind, slope, nu, nv, a + ha, c, gp, gm)[0]
+           - naive.activation_prox(kind, slope, nu, nv, a - ha, c, gp, gm)[0]) / (2 * ha)
+    if np.isinf(gm):
+        jzc = dzc
+    else:
+        hc = JUMP_STEP / math.sqrt(gm)
+        jzc = (naive.activation_prox(kind, slope, nu, nv, a, c + hc, gp, gm)[1]
+               - naive.activation_prox(kind, slope, nu, nv, a, c - hc, gp, gm)[1]) / (2 * hc)
     df, qf, db, qb = z - zout, c - zout, x - zin, a - zin
     samples = np.stack([dzc, dxa, df * df, df * qf, qf * qf, df * zout, qf * zout,
-                        db * db, db * qb, qb * qb, db * x0, qb * x0], axis=1)
+                        db * db, db * qb, qb * qb, db * x0, qb * x0, x, z, jzc, jxa], axis=1)
     code = activations.LIFTED_RELU if kind == "lifted_relu" else activations.PWL
-    quad = sq.activation_moments(code, np.array([slope, nu]), nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm,
-                                 1e-7)
-    _assert_moments(quad, samples, ["dz/dc", "dx/da", "F dd", "F dq", "F qq", "F dT", "F qT",
-                                    "B dd", "B dq", "B qq", "B dT", "B qT"])
+    args = (code, np.array([slope, nu]), nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm, 1e-7)
+    names = ["dz/dc", "dx/da", "F dd", "F dq", "F qq", "F dT", "F qT", "B dd", "B dq", "B qq", "B dT", "B qT",
+             "E x*", "E z*", "jump dz/dc", "jump dx/da"]
+    quad = sq.activation_moments(*args, JUMP_STEP)
+    _assert_moments(quad, samples, names)
+    ae = sq.activation_moments(*args, 0.0)  # the a.e. run: the same moments (within the rule's 1e-7),
+    np.testing.assert_allclose(ae[:sq.J_ZC], quad[:sq.J_ZC], rtol=1e-6, atol=1e-12)  # J = the a.e. divergences
+    np.testing.assert_array_equal(ae[[sq.J_ZC, sq.J_XA]], ae[[sq.A_DZC, sq.A_DXA]])
