@@ -299,40 +299,24 @@ def _act_given_xc(P, c, x, m, vz, zin, ma, va, work, out):
 
 
 @njit(cache=True)
-def _act_given_x_pieces(P, x, h, zin, ma, mc, work, out):
-    """Moments given X = x: exact over a, composite Gauss-Legendre over c = mc + sd_c u on
-    [-TAIL, TAIL] (split at c = 0), the panels doubled until the components change by at
-    most tol relative (down to round-off)."""
-    g, nv = P[P_G], P[P_NV]
-    vc = g * g * nv + P[P_VOUT]
-    if vc <= 1e-300:
-        _act_given_xc(P, mc, x, h, 0.0, zin, ma, P[P_VIN], work, out)
-        return
+def _c_record(P, x, h, zin, ma, mc):
+    """The record of the c-integrand given X = x (P extended by x, h, zin, ma, mc)."""
+    Q = np.empty(N_RECORD + 5)
+    Q[:N_RECORD] = P
+    Q[N_RECORD:] = x, h, zin, ma, mc
+    return Q
+
+
+@njit(cache=True)
+def _c_integrand(u, Q, work, f):
+    """Integrand over c = mc + sd_c u given X (``_c_record``): pdf(u) times the exact a-expectation."""
+    x, h, zin, ma, mc = Q[N_RECORD], Q[N_RECORD + 1], Q[N_RECORD + 2], Q[N_RECORD + 3], Q[N_RECORD + 4]
+    g, nv = Q[P_G], Q[P_NV]
+    vc = g * g * nv + Q[P_VOUT]
     gain = g * nv / vc
-    vz = nv - g * nv * gain
-    sdc = math.sqrt(vc)
-    cut = min(max(-mc / sdc, -TAIL), TAIL)
-    f = np.empty(N_ACT_MOMENTS)
-    x10, w10 = _GL10
-    prev = np.full(N_ACT_MOMENTS, np.nan)
-    panels = 4
-    for _ in range(12):
-        est = np.zeros(N_ACT_MOMENTS)
-        for lo, hi in ((-TAIL, cut), (cut, TAIL)):
-            width = (hi - lo) / panels
-            for k in range(panels):
-                mid = lo + (k + 0.5) * width
-                for i in range(x10.size):
-                    u = mid + 0.5 * width * x10[i]
-                    c = mc + sdc * u
-                    _act_given_xc(P, c, x, h + gain * (c - mc), vz, zin, ma, P[P_VIN], work, f)
-                    est += (0.5 * width * w10[i] * _pdf(u)) * f
-        big = np.abs(est).max()
-        if np.all(np.abs(est - prev) <= P[P_TOL] * np.abs(est) + ROUNDOFF * big):
-            break
-        prev = est
-        panels *= 2
-    out[:] = est
+    c = mc + math.sqrt(vc) * u
+    _act_given_xc(Q, c, x, h + gain * (c - mc), nv - g * nv * gain, zin, ma, Q[P_VIN], work, f)
+    f *= _pdf(u)
 
 
 @njit(cache=True)
@@ -425,35 +409,61 @@ def _act_given_x_sectors(P, x, h, zin, ma, mc, second, work, out):
 
 @njit(cache=True)
 def _act_given_x(P, x, h, zin, ma, mc, second, work, out):
-    """Moments given X = x over a ~ N(ma, v_in) and c ~ N(mc, g^2 nv + v_out)."""
+    """Moments given X = x over a ~ N(ma, v_in) and c ~ N(mc, g^2 nv + v_out): in closed
+    form over the sectors, or exact over a when c is fixed (vc = 0)."""
     if P[P_NSEC] > 0:
         _act_given_x_sectors(P, x, h, zin, ma, mc, second, work, out)
     else:
-        _act_given_x_pieces(P, x, h, zin, ma, mc, work, out)
+        _act_given_xc(P, mc, x, h, 0.0, zin, ma, P[P_VIN], work, out)
+
+
+@njit(cache=True)
+def _act_given_x_nested(P, x, h, zin, ma, mc, work, out):
+    """Moments given X = x: exact over a, adaptive over c (split at c = 0)."""
+    sdc = math.sqrt(P[P_G] ** 2 * P[P_NV] + P[P_VOUT])
+    out[:] = adaptive(C_PIECES, _c_record(P, x, h, zin, ma, mc), work, -TAIL, TAIL, np.array([-mc / sdc]),
+                      P[P_TOL], N_ACT_MOMENTS)
+
+
+@njit(cache=True)
+def _truth_node(P, u):
+    """(X, phi(Zin), Zin, ma, mc) at X = sd_x u: the truth and the messages' means given it."""
+    x = P[P_SX] * u
+    zin = P[P_B] + x
+    h = phi(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], zin)
+    return x, h, zin, zin + P[P_BETA] * x, P[P_G] * h
+
+
+@njit(cache=True)
+def _shift(P, j):
+    """The j-th shifted evaluation of the central differences: (da, dc, the mean it needs)."""
+    if j < 2:
+        return (P[P_HA] if j == 0 else -P[P_HA]), 0.0, M_X
+    return 0.0, (P[P_HC] if j == 2 else -P[P_HC]), M_Z
+
+
+@njit(cache=True)
+def _set_jumps(P, f, shifted):
+    """The central-difference divergences J_* from the means at the four shifted messages
+    (``_shift``); the a.e. ones where h = 0."""
+    f[J_XA] = (shifted[0] - shifted[1]) / (2.0 * P[P_HA]) if P[P_HA] > 0.0 else f[A_DXA]
+    f[J_ZC] = (shifted[2] - shifted[3]) / (2.0 * P[P_HC]) if P[P_HC] > 0.0 else f[A_DZC]
 
 
 @njit(cache=True)
 def _act_integrand(u, P, work, f):
     """Integrand over X = sd_x u: pdf(u) times the moments given X, with the jump
     divergences from the means M_X, M_Z at shifted message means."""
-    x = P[P_SX] * u
-    zin = P[P_B] + x
-    h = phi(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], zin)
-    ma, mc = zin + P[P_BETA] * x, P[P_G] * h
+    x, h, zin, ma, mc = _truth_node(P, u)
     _act_given_x(P, x, h, zin, ma, mc, True, work, f)
-    ha, hc = P[P_HA], P[P_HC]
-    f[J_XA], f[J_ZC] = f[A_DXA], f[A_DZC]
     buf = work[BUF0:SEC0]
-    if ha > 0.0:
-        _act_given_x(P, x, h, zin, ma + ha, mc, False, work, buf)
-        up = buf[M_X]
-        _act_given_x(P, x, h, zin, ma - ha, mc, False, work, buf)
-        f[J_XA] = (up - buf[M_X]) / (2.0 * ha)
-    if hc > 0.0:
-        _act_given_x(P, x, h, zin, ma, mc + hc, False, work, buf)
-        up = buf[M_Z]
-        _act_given_x(P, x, h, zin, ma, mc - hc, False, work, buf)
-        f[J_ZC] = (up - buf[M_Z]) / (2.0 * hc)
+    shifted = np.zeros(4)
+    for j in range(4):
+        da, dc, k = _shift(P, j)
+        if da != 0.0 or dc != 0.0:
+            _act_given_x(P, x, h, zin, ma + da, mc + dc, False, work, buf)
+            shifted[j] = buf[k]
+    _set_jumps(P, f, shifted)
     f *= _pdf(u)
 
 
@@ -492,13 +502,15 @@ def _prior_integrand(u, R, work, f):
 
 
 # ------------------------------------------------------------ adaptive driver
-ACTIVATION, PRIOR = 0, 1  # integrands
+ACTIVATION, C_PIECES, PRIOR = 0, 1, 2  # integrands (none of them calls ``adaptive``)
 
 
 @njit(cache=True)
 def _integrand(kind, u, P, work, f):
     if kind == ACTIVATION:
         _act_integrand(u, P, work, f)
+    elif kind == C_PIECES:
+        _c_integrand(u, P, work, f)
     else:
         _prior_integrand(u, P, work, f)
 
@@ -609,7 +621,46 @@ def activation_moments(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_o
     work = scratch()
     P = activation_record(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_out, v_out, gp, gm, tol, step,
                           sectors, work)
-    return adaptive(ACTIVATION, P, work, -TAIL, TAIL, (kinks(code) - b) / P[P_SX], tol, N_ACT_MOMENTS)
+    breaks = (kinks(code) - b) / P[P_SX]
+    if P[P_NSEC] > 0 or P[P_G] ** 2 * nv_true + v_out <= 1e-300:
+        return adaptive(ACTIVATION, P, work, -TAIL, TAIL, breaks, tol, N_ACT_MOMENTS)
+    return _nested(P, work, breaks)
+
+
+@njit(cache=True)
+def _nested(P, work, breaks):
+    """The pieces path: composite Gauss-Legendre over X = sd_x u on [-TAIL, TAIL] (split at
+    phi's kinks, where alone it is not smooth), the panels doubled until two rules agree
+    to tol relative (down to round-off), of the moments given X with inner adaptive
+    integrals over c (``_act_given_x_nested``, and at shifted messages for J_*)."""
+    edges = np.sort(np.concatenate((np.array([-TAIL, TAIL]), breaks[(breaks > -TAIL) & (breaks < TAIL)])))
+    xg, wg = _GL10
+    f, buf = np.empty(N_ACT_MOMENTS), np.empty(N_ACT_MOMENTS)
+    prev = np.full(N_ACT_MOMENTS, np.nan)
+    est = np.zeros(N_ACT_MOMENTS)
+    panels = 2
+    for _ in range(10):
+        est = np.zeros(N_ACT_MOMENTS)
+        for e in range(edges.size - 1):
+            width = (edges[e + 1] - edges[e]) / panels
+            for k in range(panels):
+                for i in range(xg.size):
+                    u = edges[e] + (k + 0.5 + 0.5 * xg[i]) * width
+                    x, h, zin, ma, mc = _truth_node(P, u)
+                    _act_given_x_nested(P, x, h, zin, ma, mc, work, f)
+                    shifted = np.zeros(4)
+                    for j in range(4):
+                        da, dc, m = _shift(P, j)
+                        if da != 0.0 or dc != 0.0:
+                            _act_given_x_nested(P, x, h, zin, ma + da, mc + dc, work, buf)
+                            shifted[j] = buf[m]
+                    _set_jumps(P, f, shifted)
+                    est += (0.5 * width * wg[i] * _pdf(u)) * f
+        if np.all(np.abs(est - prev) <= P[P_TOL] * np.abs(est) + ROUNDOFF * np.abs(est).max()):
+            break
+        prev = est
+        panels *= 2
+    return est
 
 
 @njit(cache=True)

@@ -13,8 +13,9 @@ Each factor kind computes its outputs (``mcsim.factors``): linear maps exactly, 
 SVD basis; a gaussian penalty on a gaussian input in closed form; separable factors
 (the l1 penalty, activations)
 
-- by quadrature when every message has a single update (an undamped run with the a.e.
-  divergence: ``memory`` False), which then needs only the latest update's moments;
+- by deterministic quadrature when every message has a single update (an undamped run,
+  with either divergence: ``memory`` False), which then needs only the latest update's
+  moments (``kernels.se_quadrature``: closed form given the truth for the conic proxes);
 - otherwise by Monte Carlo integration over a seeded population (``mcsim.population``).
 """
 from __future__ import annotations
@@ -124,8 +125,8 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     (``mcsim.run_network``) and the Stein divergences ``alpha_*_stein`` of every output.
 
     ``memory``: track every message's whole history and integrate separable factors over
-    a population of ``population`` samples seeded by ``seed`` (None: when the run damps
-    or uses the jump divergence); else quadrature with relative tolerance ``tol``.
+    a population of ``population`` samples seeded by ``seed`` (None: when the run damps);
+    else quadrature with relative tolerance ``tol``.
     Iterations after an invalid divergence (alpha outside (0, 1)) are NaN and counted
     in ``valid_iterations``.
     """

@@ -103,7 +103,7 @@ def test_se_moments_equal_monte_carlo(case):
     samples = np.stack([dzc, dxa, df * df, df * qf, qf * qf, df * zout, qf * zout,
                         db * db, db * qb, qb * qb, db * x0, qb * x0], axis=1)
     quad = sq.activation_moments(HARDTANH, PAR, nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm, 1e-7, 0.0)
-    _assert_moments(quad, samples, [str(k) for k in range(12)], z=norm.isf(ALPHA / (2 * 3 * 12)))  # Bonferroni
+    _assert_moments(quad[:12], samples, [str(k) for k in range(12)], z=norm.isf(ALPHA / (2 * 3 * 12)))  # Bonferroni
 
 
 def test_spec_and_second_moment():

@@ -1,0 +1,110 @@
+"""State evolution: time and accuracy (issue 15's targets), optionally side by side with
+another installation of mcsim (``--baseline SITE``: a directory on which that version
+imports, e.g. ``pip install --no-deps --target SITE <old checkout>``).
+
+- undamped SE of the talk network, 50 iterations: the first call in a fresh process
+  (numba's disk cache warm, as after any earlier run) and the median of warm calls;
+- the SE with memory, talk network damped 0.5, 20 iterations (median of warm calls);
+- the integration error: every recorded SE variable at the default tolerance against a
+  100x finer rule, undamped (a.e. and jump divergences) on the study networks.
+
+    python -m benchmarks.se [--baseline SITE] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from .timing import table
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import mcsim, mcsim.studies
+from pathlib import Path
+imported = time.perf_counter() - t0
+from benchmarks.timing import median_time
+root = Path(mcsim.studies.__file__).parent / "networks"
+talk = mcsim.NetworkSpec.from_toml(root / "talk.toml")
+repeats = int(sys.argv[1])
+t = time.perf_counter()
+mcsim.state_evolution(talk, 50)
+first = time.perf_counter() - t
+warm = median_time(lambda: mcsim.state_evolution(talk, 50), repeats, warmup=0)
+damped = talk.with_run({"damping": 0.5})
+memory = median_time(lambda: mcsim.state_evolution(damped, 20), max(1, repeats // 2))
+print(json.dumps({"import": imported, "first": first, "warm": warm, "memory": memory}))
+"""
+
+ERROR_NETWORKS = ("talk", "talk_noisy", "talk_leaky", "talk_lifted", "sparse_chain")
+VARIABLES = ("tau_plus", "tau_minus", "alpha_plus", "alpha_minus", "gamma_plus", "gamma_minus", "rp_mse", "rm_mse",
+             "rp_overlap", "rm_overlap", "alpha_plus_stein", "alpha_minus_stein")
+
+
+def timings(site: str | None, repeats: int) -> dict:
+    """The CHILD's timings in a fresh process (importing mcsim from ``site`` if given)."""
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (site, here) if p)
+    runs = [subprocess.run([sys.executable, "-c", CHILD, str(repeats)], env=env, check=True, capture_output=True,
+                           text=True, cwd=os.path.expanduser("~")) for _ in range(2)]  # the first fills the cache
+    return json.loads(runs[1].stdout)
+
+
+def integration_errors(iterations: int = 10) -> list[list]:
+    """Per network and divergence: the largest relative difference of any recorded variable
+    between the default tolerance and a 100x finer rule (over iterations and layers, where
+    the fine value exceeds 1e-12 of the variable's largest magnitude)."""
+    import numpy as np
+
+    import mcsim
+    import mcsim.studies
+    from mcsim.state_evolution import DEFAULT_TOL
+    from pathlib import Path
+
+    root = Path(mcsim.studies.__file__).parent / "networks"
+    rows = []
+    for name in ERROR_NETWORKS:
+        for divergence in ("ae", "jump"):
+            spec = mcsim.NetworkSpec.from_toml(root / f"{name}.toml").with_run({"divergence": divergence})
+            coarse = mcsim.state_evolution(spec, iterations)
+            fine = mcsim.state_evolution(spec, iterations, tol=DEFAULT_TOL / 100)
+            worst, where = 0.0, ""
+            for v in VARIABLES:
+                a, b = coarse[v].values, fine[v].values
+                keep = np.isfinite(b) & (np.abs(b) > 1e-12 * np.nanmax(np.abs(b)))
+                rel = float(np.max(np.abs(a[keep] - b[keep]) / np.abs(b[keep]))) if keep.any() else 0.0
+                if rel >= worst:
+                    worst, where = rel, v
+            rows.append([name, divergence, int(fine.valid_iterations), f"{worst:.2e}", where])
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--baseline", help="a site directory from which another mcsim imports")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    sites = {"this": None} | ({"baseline": args.baseline} if args.baseline else {})
+    results = {label: timings(site, args.repeats) for label, site in sites.items()}
+    header = ["measure (s)"] + list(results) + (["baseline / this"] if args.baseline else [])
+    rows = []
+    for key, label in (("import", "import mcsim"), ("first", "first SE call, talk, 50 it (fresh process)"),
+                       ("warm", "undamped SE, talk, 50 it (median)"),
+                       ("memory", "SE with memory, talk damped 0.5, 20 it (median)")):
+        row = [label] + [results[k][key] for k in results]
+        if args.baseline:
+            row.append(f"{results['baseline'][key] / results['this'][key]:.1f}x")
+        rows.append(row)
+    print(table(header, rows))
+    print()
+    print(table(["network", "divergence", "valid iterations", "max relative error vs 100x finer", "variable"],
+                integration_errors()))
+
+
+if __name__ == "__main__":
+    main()
