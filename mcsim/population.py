@@ -1,29 +1,32 @@
-"""Monte Carlo integration of a separable factor's SE moments over a sampled population.
+"""Monte Carlo integration of the cross-time moments of a separable factor's SE.
 
-The SE with memory (damped runs, the jump divergence) needs, for every update of a
-separable factor, expectations over its scalar model: the truth, and each input
-message's noise process w_t = sum_k L[t, k] g_k (``History``).  A :class:`Population`
-draws ``size`` samples of the truth and of every g_k once (common random numbers,
-seeded), so its estimates have a relative error of about 1 / sqrt(size).  It is the
-one place that samples; a deterministic integrator can replace it.
+The SE with memory (damped runs) needs, for every update t of a separable factor, the
+moments of its new error at t (alpha, tau, the overlap, E[e_t^2], the Stein divergence:
+the marginal law at t, which the deterministic quadrature gives, ``kernels.se_quadrature``)
+and its correlations E[e_t e_k] with its earlier new errors, which need the joint law of
+each input message's noise process w_t = sum_k L[t, k] g_k (``History``) over two updates.
+A :class:`Population` draws ``size`` samples of the truth and of every g_k once (common
+random numbers, seeded) for those cross terms only; they have a relative error of about
+1 / sqrt(size).  It is the one place that samples.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .factors.extrinsic import FactorOutput, extrinsic_error
+from .factors.extrinsic import FactorOutput
 
 DEFAULT_POPULATION = 2**20
 
 
 class Population:
     """The samples of one separable factor: its N(0, 1) basis per input message, and the
-    new errors of its past outputs per direction."""
+    noise parts of its past outputs' new errors per direction."""
 
     def __init__(self, rng: np.random.Generator, size: int):
         self.rng, self.size = rng, size
         self.basis = {}  # input name -> list of sample arrays g_k
-        self.past = {"plus": [], "minus": []}
+        self.past = {"plus": [], "minus": []}  # per output: (unit noise part, C, overlap) of each update
+        self.power = {"plus": np.nan, "minus": np.nan}  # per output: E[T^2] of its consumer
 
     def noise(self, name: str, hist) -> np.ndarray:
         """w_t of the latest update of an input message, as samples."""
@@ -37,12 +40,23 @@ class Population:
                 w += hist.L[t, k] * g[k]
         return w
 
-    def output(self, direction: str, d, q, alpha, T, w, v) -> FactorOutput:
-        """The output of enew = (d - alpha q)/(1 - alpha) from samples of d, q, the truth T
-        and the input noise w (variance v)."""
-        e = extrinsic_error(d, q, alpha)
-        self.past[direction].append(e)
-        n = self.size
-        stein = float(d @ w) / n / v if v > 0 else np.nan
-        return FactorOutput(alpha, np.mean(d * d), float(e @ T) / n,
-                            np.array([float(e @ p) / n for p in self.past[direction]]), stein)
+    def output(self, direction: str, exact: FactorOutput, e: np.ndarray, T: np.ndarray) -> FactorOutput:
+        """The update's output: ``exact`` (the quadrature's moments of the marginal law) with
+        the cross terms E[e e_k] over the earlier new errors e_k of this output.
+
+        With o = E[e T] and C = E[e^2] - o^2 / E[T^2] exact (``power``: E[T^2] of this
+        output's consumer), E[e e_k] = rho_k sqrt(C C_k) + o o_k / E[T^2], where rho_k is
+        the samples' correlation of the noise parts e - (e.T / T.T) T (samples ``e`` of the
+        new error, ``T`` of the truth).  The consumer's covariance of those noise parts is
+        then a sample correlation matrix scaled by exact variances: positive semi-definite,
+        with its diagonal exact."""
+        T2 = self.power[direction]
+        o = exact.overlap
+        C = max(exact.gram[-1] - o * o / T2, 0.0)
+        w = e - (float(e @ T) / float(T @ T)) * T
+        norm = float(np.sqrt(w @ w))
+        w = w / norm if norm > 0 else w
+        past = self.past[direction]
+        cross = np.array([float(w @ wk) * np.sqrt(C * Ck) + o * ok / T2 for wk, Ck, ok in past])
+        past.append((w, C, o))
+        return exact._replace(gram=np.concatenate([cross, exact.gram[-1:]]))

@@ -16,7 +16,9 @@ SVD basis; a gaussian penalty on a gaussian input in closed form; separable fact
 - by deterministic quadrature when every message has a single update (an undamped run,
   with either divergence: ``memory`` False), which then needs only the latest update's
   moments (``kernels.se_quadrature``: closed form given the truth for the conic proxes);
-- otherwise by Monte Carlo integration over a seeded population (``mcsim.population``).
+- otherwise (damped runs) with every message's history: each update's marginal moments
+  by the same quadrature, its correlations with the earlier updates by Monte Carlo over
+  a seeded population (``mcsim.population``).
 """
 from __future__ import annotations
 
@@ -124,9 +126,9 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     (iteration, layer) with the variables of one network's trajectory
     (``mcsim.run_network``) and the Stein divergences ``alpha_*_stein`` of every output.
 
-    ``memory``: track every message's whole history and integrate separable factors over
-    a population of ``population`` samples seeded by ``seed`` (None: when the run damps);
-    else quadrature with relative tolerance ``tol``.
+    ``memory``: track every message's whole history, the cross-time moments of separable
+    factors over a population of ``population`` samples seeded by ``seed`` (None: when
+    the run damps); the quadrature's relative tolerance is ``tol`` either way.
     Iterations after an invalid divergence (alpha outside (0, 1)) are NaN and counted
     in ``valid_iterations``.
     """
@@ -163,6 +165,9 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
             pop.truth_out = spec.layers[j].phi(spec.bias_of_variable(j) + pop.truth_in) \
                 + rng.normal(0.0, np.sqrt(spec.layers[j].noise_var), population)
         prior_pop.truth_in = inp.prior.sample(rng, population)
+        for j, pop in pops.items():  # E[T^2] of each output's consumer
+            pop.power = {"plus": plus[j + 1].T2 if j + 1 < L else np.nan, "minus": minus[j].T2}
+        prior_pop.power = {"plus": plus[0].T2}
     prior_updates = 0
 
     def prior(gm):
@@ -171,14 +176,15 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         if inp.se_exact:
             return inp.se_closed_form(minus[0], gm, prior_updates)
         if memory:
-            return inp.se_population(prior_pop, minus[0], gm)
+            return inp.se_population(prior_pop, minus[0], gm, tol)
         return inp.se_quadrature(*minus[0].view(), gm, tol)
 
     def activation(j, direction, gp, gm):
         layer, b = spec.layers[j], spec.bias_of_variable(j)
         out_msg = None if j == L - 1 else minus[j + 1]
         if memory:
-            return layer.se_population(direction, pops[j], b, plus[j], out_msg, gp, gm, spec.run.jump_step)
+            return layer.se_population(direction, pops[j], b, chi[j], plus[j], out_msg, gp, gm, spec.run.jump_step,
+                                       tol)
         return layer.se_quadrature(direction, b, chi[j], plus[j].view(), (0.0, 0.0) if out_msg is None
                                    else out_msg.view(), gp, gm, tol, spec.run.jump_step)
 

@@ -25,8 +25,6 @@ from scipy.stats import multivariate_normal
 from mcsim.kernels import activations
 from mcsim.kernels import se_quadrature as sq
 
-pytestmark = pytest.mark.kernels
-
 # (code, slope, nu, nv, b, chi, beta_in, v_in, beta_out, v_out, gp, gm): relu MAP hidden, noisy
 # biased relu, leaky relu, relu measurement, lifted relu
 CASES = [
@@ -44,6 +42,7 @@ def _args(case, tol=1e-7, step=0.0):
     return code, np.array([slope, nu]), nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm, tol, step
 
 
+@pytest.mark.kernels  # also run without the JIT, with coverage (.ci/run); the others are too slow there
 def test_bivariate_normal_equals_scipy():
     rng = np.random.default_rng(0)
     worst = 0.0
@@ -55,6 +54,7 @@ def test_bivariate_normal_equals_scipy():
     assert sq.bvn_upper(np.inf, 0.0, 0.5) == 0.0 and sq.bvn_upper(-np.inf, -np.inf, 0.5) == 1.0
 
 
+@pytest.mark.kernels
 def test_wedge_moments_equal_scipy_cubature():
     rng = np.random.default_rng(1)
     out = np.zeros(sq.N_WEDGE)
@@ -71,6 +71,7 @@ def test_wedge_moments_equal_scipy_cubature():
             assert abs(out[j] - ref) < 1e-13, (j, out[j], ref)
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_moments_given_the_truth_equal_scipy(case):
     """On sampled truths X, the closed form equals scipy's quad over c (split at the

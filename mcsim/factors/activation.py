@@ -16,7 +16,7 @@ from mcsim.kernels import activations
 from mcsim.kernels import se_quadrature as sq
 
 from ..validation import check_keys, fail, named, number, parameters, width
-from .extrinsic import FactorOutput, extrinsic
+from .extrinsic import FactorOutput, extrinsic, extrinsic_error
 
 
 @dataclass(frozen=True)
@@ -92,26 +92,22 @@ class Activation:
             return extrinsic(m[sq.J_ZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
         return extrinsic(m[sq.J_XA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
 
-    def se_population(self, direction: str, pop, b: float, plus, minus, gp, gm, step: float) -> FactorOutput:
-        """One update's output by Monte Carlo integration over ``pop`` (``mcsim.population``,
-        with its truth samples ``truth_in`` = X and ``truth_out`` = z0_l), from the input
-        messages' histories (``minus`` None for the measurement); ``step`` the jump step
-        of the divergence (0: a.e.)."""
+    def se_population(self, direction: str, pop, b: float, chi_in: float, plus, minus, gp, gm, step: float,
+                      tol: float) -> FactorOutput:
+        """One update's output from the input messages' histories (``minus`` None for the
+        measurement): its marginal moments by quadrature, its cross-time moments by Monte
+        Carlo over ``pop`` (``mcsim.population``, with its truth samples ``truth_in`` = X
+        and ``truth_out`` = z0_l); ``step`` the jump step of the divergence (0: a.e.)."""
+        exact = self.se_quadrature(direction, b, chi_in, plus.view(), (0.0, 0.0) if minus is None else minus.view(),
+                                   gp, gm, tol, step)
         X, Z = pop.truth_in, pop.truth_out
-        w_a = pop.noise("a", plus)
-        a = b + X + plus.beta(plus.n - 1) * X + w_a
-        if minus is None:
-            c, w_c = Z, None
-        else:
-            w_c = pop.noise("c", minus)
-            c = Z + minus.beta(minus.n - 1) * Z + w_c
+        a = b + X + plus.beta(plus.n - 1) * X + pop.noise("a", plus)
+        c = Z if minus is None else Z + minus.beta(minus.n - 1) * Z + pop.noise("c", minus)
         x, z = np.empty(pop.size), np.empty(pop.size)
-        alpha_x, alpha_z = activations.activation_prox_vector(self.code, self.par, self.noise_var, a, c, gp, gm,
-                                                              x, z, step)
+        activations.activation_prox_vector(self.code, self.par, self.noise_var, a, c, gp, gm, x, z, 0.0)
         if direction == "plus":
-            v = 0.0 if minus is None else minus.variance()
-            return pop.output("plus", z - Z, c - Z, alpha_z, Z, w_c, v)
-        return pop.output("minus", x - b - X, a - b - X, alpha_x, X, w_a, plus.variance())
+            return pop.output("plus", exact, extrinsic_error(z - Z, c - Z, exact.alpha), Z)
+        return pop.output("minus", exact, extrinsic_error(x - b - X, a - b - X, exact.alpha), X)
 
 
 def _check_penalty(cls, dl, where: str, last: bool) -> tuple:

@@ -20,7 +20,7 @@ from mcsim.kernels import priors
 from mcsim.kernels import se_quadrature as sq
 
 from ..validation import check_keys, fail, named, parameters, table, width
-from .extrinsic import FactorOutput, extrinsic
+from .extrinsic import FactorOutput, extrinsic, extrinsic_error
 
 
 @dataclass(frozen=True)
@@ -174,12 +174,13 @@ class InputSpec:
                              beta, v, gm, tol)
         return extrinsic(m[sq.P_DZR], *m[sq.P_DD:], beta, v)
 
-    def se_population(self, pop, hist, gm: float) -> FactorOutput:
-        """One update's output by Monte Carlo integration over ``pop`` (truth samples
-        ``truth_in``) from the message's history."""
+    def se_population(self, pop, hist, gm: float, tol: float) -> FactorOutput:
+        """One update's output from the message's history: its marginal moments by
+        quadrature, its cross-time moments by Monte Carlo over ``pop`` (truth samples
+        ``truth_in``)."""
+        exact = self.se_quadrature(*hist.view(), gm, tol)
         X = pop.truth_in
-        w = pop.noise("r", hist)
-        r = X + hist.beta(hist.n - 1) * X + w
+        r = X + hist.beta(hist.n - 1) * X + pop.noise("r", hist)
         zhat = np.empty(pop.size)
-        alpha = priors.prior_prox_vector(self.penalty.code, float(self.penalty.par), r, gm, zhat)
-        return pop.output("plus", zhat - X, r - X, alpha, X, w, hist.variance())
+        priors.prior_prox_vector(self.penalty.code, float(self.penalty.par), r, gm, zhat)
+        return pop.output("plus", exact, extrinsic_error(zhat - X, r - X, exact.alpha), X)
