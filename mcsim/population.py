@@ -15,7 +15,26 @@ import numpy as np
 
 from .factors.extrinsic import FactorOutput
 
-DEFAULT_POPULATION = 2**20
+DEFAULT_POPULATION = 2**18  # cross-time terms only: relative sd of tau about 4e-4 (docs/damped_se.md, section 5)
+
+
+class Rows:
+    """Sample vectors stacked as the rows of one array (grown by doubling), so that a
+    combination or all dot products of them are one matrix-vector product."""
+
+    def __init__(self, size: int):
+        self.data, self.n = np.empty((0, size)), 0
+
+    def append(self, row: np.ndarray):
+        if self.n == self.data.shape[0]:
+            grown = np.empty((max(4, 2 * self.n), self.data.shape[1]))
+            grown[:self.n] = self.data[:self.n]
+            self.data = grown
+        self.data[self.n] = row
+        self.n += 1
+
+    def __getitem__(self, k: slice) -> np.ndarray:
+        return self.data[:self.n][k]
 
 
 class Population:
@@ -24,21 +43,17 @@ class Population:
 
     def __init__(self, rng: np.random.Generator, size: int):
         self.rng, self.size = rng, size
-        self.basis = {}  # input name -> list of sample arrays g_k
-        self.past = {"plus": [], "minus": []}  # per output: (unit noise part, C, overlap) of each update
+        self.basis = {}  # input name -> Rows of the samples g_k
+        self.past = {"plus": ([], Rows(size)), "minus": ([], Rows(size))}  # per output: (C, overlap), unit noise parts
         self.power = {"plus": np.nan, "minus": np.nan}  # per output: E[T^2] of its consumer
 
     def noise(self, name: str, hist) -> np.ndarray:
-        """w_t of the latest update of an input message, as samples."""
-        g = self.basis.setdefault(name, [])
+        """w_t = sum_k L[t, k] g_k of the latest update of an input message, as samples."""
+        g = self.basis.setdefault(name, Rows(self.size))
         t = hist.n - 1
-        while len(g) <= t:
+        while g.n <= t:
             g.append(self.rng.standard_normal(self.size))
-        w = np.zeros(self.size)
-        for k in range(t + 1):
-            if hist.L[t, k] != 0.0:
-                w += hist.L[t, k] * g[k]
-        return w
+        return hist.L[t, :t + 1] @ g[:t + 1]
 
     def output(self, direction: str, exact: FactorOutput, e: np.ndarray, T: np.ndarray) -> FactorOutput:
         """The update's output: ``exact`` (the quadrature's moments of the marginal law) with
@@ -56,7 +71,9 @@ class Population:
         w = e - (float(e @ T) / float(T @ T)) * T
         norm = float(np.sqrt(w @ w))
         w = w / norm if norm > 0 else w
-        past = self.past[direction]
-        cross = np.array([float(w @ wk) * np.sqrt(C * Ck) + o * ok / T2 for wk, Ck, ok in past])
-        past.append((w, C, o))
+        moments, parts = self.past[direction]
+        rho = parts[:] @ w
+        cross = np.array([r * np.sqrt(C * Ck) + o * ok / T2 for r, (Ck, ok) in zip(rho, moments)])
+        moments.append((C, o))
+        parts.append(w)
         return exact._replace(gram=np.concatenate([cross, exact.gram[-1:]]))
