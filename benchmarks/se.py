@@ -6,7 +6,9 @@ imports, e.g. ``pip install --no-deps --target SITE <old checkout>``).
   (numba's disk cache warm, as after any earlier run) and the median of warm calls;
 - the SE with memory, talk network damped 0.5, 20 iterations (median of warm calls);
 - the integration error: every recorded SE variable at the default tolerance against a
-  100x finer rule, undamped (a.e. and jump divergences) on the study networks.
+  100x finer rule, undamped and damped 0.5 (the SE with memory, on the same population),
+  a.e. and jump divergences, on the study networks;
+- the SE with memory's population error: the relative spread of tau^- over 4 seeds.
 
     python -m benchmarks.se [--baseline SITE] [--repeats 5]
 """
@@ -55,7 +57,7 @@ def timings(site: str | None, repeats: int) -> dict:
     return json.loads(runs[1].stdout)
 
 
-def integration_errors(iterations: int = 10) -> list[list]:
+def integration_errors(iterations: int = 10, damping: float = 1.0) -> list[list]:
     """Per network and divergence: the largest relative difference of any recorded variable
     between the default tolerance and a 100x finer rule, over iterations and layers.  Values
     below 1e-12 of the messages' errors (exact zeros such as the overlaps of linear
@@ -71,7 +73,8 @@ def integration_errors(iterations: int = 10) -> list[list]:
     rows = []
     for name in ERROR_NETWORKS:
         for divergence in ("ae", "jump"):
-            spec = mcsim.NetworkSpec.from_toml(root / f"{name}.toml").with_run({"divergence": divergence})
+            spec = mcsim.NetworkSpec.from_toml(root / f"{name}.toml").with_run({"divergence": divergence,
+                                                                                "damping": damping})
             coarse = mcsim.state_evolution(spec, iterations)
             fine = mcsim.state_evolution(spec, iterations, tol=DEFAULT_TOL / 100)
             worst, where = 0.0, ""
@@ -83,7 +86,27 @@ def integration_errors(iterations: int = 10) -> list[list]:
                 rel = float(np.max(np.abs(a[keep] - b[keep]) / np.abs(b[keep]))) if keep.any() else 0.0
                 if rel >= worst:
                     worst, where = rel, v
-            rows.append([name, divergence, int(fine.valid_iterations), f"{worst:.2e}", where])
+            rows.append([name, spec.run.label, int(fine.valid_iterations), f"{worst:.2e}", where])
+    return rows
+
+
+def population_spread(iterations: int = 10, seeds: int = 4) -> list[list]:
+    """The relative standard deviation over population seeds of tau^- at the last
+    iteration (the SE with memory, damping 0.5), per layer."""
+    import numpy as np
+
+    import mcsim
+    import mcsim.studies
+    from pathlib import Path
+
+    root = Path(mcsim.studies.__file__).parent / "networks"
+    rows = []
+    for name, run in (("talk", {"damping": 0.5}), ("talk", {"damping": 0.5, "divergence": "jump"}),
+                      ("talk_lifted", {"damping": 0.5})):
+        spec = mcsim.NetworkSpec.from_toml(root / f"{name}.toml").with_run(run)
+        taus = np.array([mcsim.state_evolution(spec, iterations, seed=s).tau_minus.values[-1] for s in range(seeds)])
+        spread = taus.std(0, ddof=1) / np.abs(taus.mean(0))
+        rows.append([name, spec.run.label, " ".join(f"{x:.1e}" for x in spread)])
     return rows
 
 
@@ -105,8 +128,11 @@ def main(argv=None) -> None:
         rows.append(row)
     print(table(header, rows))
     print()
-    print(table(["network", "divergence", "valid iterations", "max relative error vs 100x finer", "variable"],
-                integration_errors()))
+    print(table(["network", "run", "valid iterations", "max relative error vs 100x finer", "variable"],
+                integration_errors() + integration_errors(damping=0.5)))
+    print()
+    print(table(["network", "run", "relative sd of tau^- at t = 9 over 4 population seeds, by layer"],
+                population_spread()))
 
 
 if __name__ == "__main__":
