@@ -238,6 +238,9 @@ def run_tasks(tasks: list, label: str, folder: Path, n_jobs: int = -1, log=print
     return shards
 
 
+SE_ATTRS = ("se_method", "quadrature_tol", "population", "population_seed")  # which SE judged the study
+
+
 def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> xr.Dataset:
     """One network type's result on (scale, network, iteration, layer), with the SE as
     ``se_*`` on (scale, iteration, layer), the widths and signal powers on (scale, layer)
@@ -272,6 +275,6 @@ def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> 
         seed_rule="network i at scale s: child i of numpy.random.SeedSequence(seed_entropy[s])",
         networks=config.networks, iterations=config.iterations, haar=config.haar, run=spec.run.label,
         ensemble=ensemble_label(config.haar),
-        quadrature_tol=shards[next(t for t in shards if t.network == name and t.kind == "se")].attrs.get(
-            "quadrature_tol", float("nan")))
+        **{k: v for k, v in shards[next(t for t in shards if t.network == name and t.kind == "se")].attrs.items()
+           if k in SE_ATTRS})
     return result

@@ -237,9 +237,8 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
             "long_name": f"Stein divergence E[d w]/v of the {kind} output (the SE assumes alpha_{kind} equals it)",
             "units": "1"})
     ds["valid_iterations"] = valid
+    ds.attrs.update(se_method="memory" if memory else "quadrature", quadrature_tol=tol)
     if memory:
-        ds.attrs.update(se_method="memory", population=population, population_seed=seed)
-    else:
-        ds.attrs.update(se_method="quadrature", quadrature_tol=tol)
+        ds.attrs.update(population=population, population_seed=seed)
     ds.attrs.update(package_versions())
     return ds
