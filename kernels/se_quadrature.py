@@ -11,13 +11,14 @@ a ~ N(ma, va) and c ~ N(mc, vc), and its prox (x*, z*) is piecewise affine in (a
   closed form (:func:`wedge_moments`): the mass is a bivariate normal orthant
   probability (:func:`bvn_upper`), and the first and second moments follow from the
   divergence theorem as integrals of the density along the wedge's two rays.
+  One adaptive Gauss-Kronrod (7-15) integral over the truth remains (relative
+  tolerance ``tol``, split at phi's kinks).
 - Other factors (hardtanh), or a message without noise: exact over a (truncated
-  moments on each piece between its breakpoints), composite Gauss-Legendre over c
-  with the panels doubled until two rules agree to ``tol``.
-- The prior: exact over r given the truth.
-
-One adaptive Gauss-Kronrod (7-15) integral over the truth remains (relative
-tolerance ``tol``, split at phi's kinks).  Moments are accumulated in error form
+  moments on each piece between its breakpoints), adaptive Gauss-Kronrod over c, and a
+  composite Gauss-Legendre rule over the truth with its panels doubled until two rules
+  agree to ``tol`` (two different rules: numba cannot cache a recursive call graph).
+- The prior: exact over r given the truth, adaptive over the truth.
+  Moments are accumulated in error form
 (d = zhat - z0, q = r - z0), so small errors are not lost to cancellation.  The
 integrands are chosen by an integer code, never passed as functions, so every
 function here is compiled once and cached on disk.
@@ -45,7 +46,7 @@ _WK = np.array([0.022935322010529225, 0.063092092629978553, 0.104790010322250184
                 0.169004726639267903, 0.190350578064785410, 0.204432940075298892, 0.209482141084727828])
 _WG = np.array([0.0, 0.129484966168869693, 0.0, 0.279705391489276668, 0.0, 0.381830050505118945, 0.0,
                 0.417959183673469388])
-# Gauss-Legendre rules on [-1, 1] for the bivariate normal (6, 12, 20 points) and the inner c rule (10)
+# Gauss-Legendre rules on [-1, 1] for the bivariate normal (6, 12, 20 points) and the pieces path over X (10)
 _GL6, _GL12, _GL20, _GL10 = (np.polynomial.legendre.leggauss(n) for n in (6, 12, 20, 10))
 
 
@@ -67,7 +68,7 @@ def bvn_upper(h, k, r):
 
     Drezner & Wesolowsky (1990) with Genz's double-precision treatment of |r| >= 0.925
     (A. Genz, Statistics and Computing 14, 2004): for |r| < 0.925 the Gauss-Legendre
-    integral of d/dr P = pdf2(h, k; r) from 0 to r; beyond, the integral from r to
+    integral of d/dr P = pdf2(h, k; r) from 0 to r, in the variable asin r; beyond, the integral from r to
     +-1 of the same density in the variable sqrt(1 - r^2), with its singular part
     subtracted in closed form.  Absolute error about 1e-15.
     """
@@ -229,17 +230,22 @@ def _add_error_moments(out, k, d0, d1, q0, q1, T, m0, m1, m2):
 
 @njit(cache=True)
 def _pieces(mean, var, brk, nb, edges, p1, p2):
-    """Piece edges in t = a - mean (-inf, the sorted brk[:nb] - mean, inf) into ``edges``
-    and two sample points inside each piece into p1, p2; returns (pieces, sd)."""
+    """Piece edges in t = a - mean (-inf, the sorted finite brk[:nb] - mean, inf) into
+    ``edges`` and two sample points inside each piece into p1, p2; returns (pieces, sd)."""
     sd = math.sqrt(var)
     edges[0] = -np.inf
-    for i in range(nb):  # insertion sort into edges[1 : nb + 1]
+    n = 0
+    for i in range(nb):  # insertion sort of the finite breakpoints into edges[1 : n + 1]
         v = brk[i] - mean
-        j = i
+        if not np.isfinite(v):
+            continue
+        j = n
         while j >= 1 and edges[j] > v:
             edges[j + 1] = edges[j]
             j -= 1
         edges[j + 1] = v
+        n += 1
+    nb = n
     edges[nb + 1] = np.inf
     step = max(sd, 1e-3 * (abs(mean) + 1.0))
     for i in range(nb + 1):
@@ -309,35 +315,46 @@ def _c_record(P, x, h, zin, ma, mc):
 
 @njit(cache=True)
 def _c_integrand(u, Q, work, f):
-    """Integrand over c = mc + sd_c u given X (``_c_record``): pdf(u) times the exact a-expectation."""
+    """Integrand over c = mc + sd_c u given X (``_c_record``): pdf(u) times the exact
+    a-expectation, with the central differences of the means at this node."""
     x, h, zin, ma, mc = Q[N_RECORD], Q[N_RECORD + 1], Q[N_RECORD + 2], Q[N_RECORD + 3], Q[N_RECORD + 4]
     g, nv = Q[P_G], Q[P_NV]
     vc = g * g * nv + Q[P_VOUT]
     gain = g * nv / vc
     c = mc + math.sqrt(vc) * u
-    _act_given_xc(Q, c, x, h + gain * (c - mc), nv - g * nv * gain, zin, ma, Q[P_VIN], work, f)
+    m, vz = h + gain * (c - mc), nv - g * nv * gain
+    _act_given_xc(Q, c, x, m, vz, zin, ma, Q[P_VIN], work, f)
+    buf = work[BUF0:SEC0]
+    shifted = np.zeros(4)
+    for j in range(4):  # the central differences at the same node: their difference is what is integrated
+        da, dc, k = _shift(Q, j)
+        if da != 0.0 or dc != 0.0:
+            _act_given_xc(Q, c + dc, x, m, vz, zin, ma + da, Q[P_VIN], work, buf)
+            shifted[j] = buf[k]
+    _set_jumps(Q, f, shifted)
     f *= _pdf(u)
 
 
 @njit(cache=True)
 def _sector_table(P, work):
     """The sectors of a conic factor's prox in the (a, c) plane, between the rays through
-    its breakpoints a = beta c (at c = +-1) and the axes, with the prox's linear
+    its breakpoints at c = 1 and at c = -1 and the axes, with the prox's linear
     coefficients on each, in work[SEC0:]; their directions in (u, v) = ((a - ma)/sa,
     (c - mc)/sc).  Returns their count."""
     sa, sc = math.sqrt(P[P_VIN]), math.sqrt(P[P_G] ** 2 * P[P_NV] + P[P_VOUT])
     brk = work[B0:E0]
-    nb = activation_breakpoints_into(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], P[P_NVHAT], 1.0, P[P_GP], P[P_GM], brk)
-    ang = np.empty(2 * nb + 4)
+    ang = np.empty(2 * MAX_BREAKS + 4)
     n = 0
     for q in range(4):
         ang[n] = 0.5 * math.pi * q - math.pi
         n += 1
-    for i in range(nb):
-        if np.isfinite(brk[i]):
-            ang[n] = math.atan2(1.0, brk[i])
-            ang[n + 1] = math.atan2(-1.0, -brk[i])
-            n += 2
+    for side in (1.0, -1.0):  # the rays through the breakpoints (beta, side)
+        nb = activation_breakpoints_into(int(P[P_CODE]), P[P_PAR:P_PAR + N_PAR], P[P_NVHAT], side, P[P_GP],
+                                         P[P_GM], brk)
+        for i in range(nb):
+            if np.isfinite(brk[i]):
+                ang[n] = math.atan2(side, brk[i])
+                n += 1
     ang = np.sort(ang[:n])
     rays = np.empty(n + 1)
     m = 0
@@ -631,11 +648,11 @@ def activation_moments(code, par, nv_hat, b, chi, nv_true, beta_in, v_in, beta_o
 def _nested(P, work, breaks):
     """The pieces path: composite Gauss-Legendre over X = sd_x u on [-TAIL, TAIL] (split at
     phi's kinks, where alone it is not smooth), the panels doubled until two rules agree
-    to tol relative (down to round-off), of the moments given X with inner adaptive
-    integrals over c (``_act_given_x_nested``, and at shifted messages for J_*)."""
+    to tol relative (down to round-off; an error if 10 doublings do not), of the moments
+    given X by inner adaptive integrals over c (``_act_given_x_nested``)."""
     edges = np.sort(np.concatenate((np.array([-TAIL, TAIL]), breaks[(breaks > -TAIL) & (breaks < TAIL)])))
     xg, wg = _GL10
-    f, buf = np.empty(N_ACT_MOMENTS), np.empty(N_ACT_MOMENTS)
+    f = np.empty(N_ACT_MOMENTS)
     prev = np.full(N_ACT_MOMENTS, np.nan)
     est = np.zeros(N_ACT_MOMENTS)
     panels = 2
@@ -648,19 +665,12 @@ def _nested(P, work, breaks):
                     u = edges[e] + (k + 0.5 + 0.5 * xg[i]) * width
                     x, h, zin, ma, mc = _truth_node(P, u)
                     _act_given_x_nested(P, x, h, zin, ma, mc, work, f)
-                    shifted = np.zeros(4)
-                    for j in range(4):
-                        da, dc, m = _shift(P, j)
-                        if da != 0.0 or dc != 0.0:
-                            _act_given_x_nested(P, x, h, zin, ma + da, mc + dc, work, buf)
-                            shifted[j] = buf[m]
-                    _set_jumps(P, f, shifted)
                     est += (0.5 * width * wg[i] * _pdf(u)) * f
         if np.all(np.abs(est - prev) <= P[P_TOL] * np.abs(est) + ROUNDOFF * np.abs(est).max()):
-            break
+            return est
         prev = est
         panels *= 2
-    return est
+    raise RuntimeError("the SE quadrature over the truth did not converge (pieces path, 2^11 panels)")
 
 
 @njit(cache=True)

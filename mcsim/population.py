@@ -68,7 +68,8 @@ class Population:
         T2 = self.power[direction]
         o = exact.overlap
         C = max(exact.gram[-1] - o * o / T2, 0.0)
-        w = e - (float(e @ T) / float(T @ T)) * T
+        TT = float(T @ T)
+        w = e - (float(e @ T) / TT) * T if TT > 0 else e
         norm = float(np.sqrt(w @ w))
         w = w / norm if norm > 0 else w
         moments, parts = self.past[direction]

@@ -16,7 +16,7 @@ from . import naive
 from .conftest import TALK
 from .naive import mlvamp_records
 from .se_check import assert_se_agrees
-from .test_se_moments import ALPHA, _assert_moments
+from .test_se_moments import ALPHA, JUMP_STEP, _assert_moments
 
 PAR = np.zeros(2)
 HARDTANH_NET = copy.deepcopy(TALK)
@@ -88,8 +88,9 @@ def test_breakpoints_cover_every_change_of_piece():
                                   (0.3, 2.0, 0.1, 0.4, -0.2, 0.2, 1.5, 3.0, 0.05),
                                   (0.0, 1.5, -0.2, 0.4, 0.0, 0.0, 1.0, np.inf, 0.05)])
 def test_se_moments_equal_monte_carlo(case):
-    """As tests/test_se_moments.py, for hardtanh: hidden (noisy), biased, measurement
-    (Bonferroni over these 3 x 12 moments)."""
+    """As tests/test_se_moments.py, for hardtanh (the SE's pieces path): hidden (noisy),
+    biased, measurement; the 12 moments, the means and the jump divergences (Bonferroni
+    over these 3 x 16)."""
     b, chi, beta_in, v_in, beta_out, v_out, gp, gm, nv = case
     rng = np.random.default_rng(11)
     n = 2**20
@@ -99,11 +100,18 @@ def test_se_moments_equal_monte_carlo(case):
     a = zin + beta_in * x0 + rng.normal(0, np.sqrt(v_in), n)
     c = zout if np.isinf(gm) else (1 + beta_out) * zout + rng.normal(0, np.sqrt(v_out), n)
     x, z, dxa, dzc = naive.activation_prox("hardtanh", 0.0, 0.0, nv, a, c, gp, gm)
+    prox = lambda a_, c_: naive.activation_prox("hardtanh", 0.0, 0.0, nv, a_, c_, gp, gm)  # noqa: E731
+    ha = JUMP_STEP / np.sqrt(gp)
+    jxa = (prox(a + ha, c)[0] - prox(a - ha, c)[0]) / (2 * ha)
+    hc = 0.0 if np.isinf(gm) else JUMP_STEP / np.sqrt(gm)
+    jzc = dzc if np.isinf(gm) else (prox(a, c + hc)[1] - prox(a, c - hc)[1]) / (2 * hc)
     df, qf, db, qb = z - zout, c - zout, x - zin, a - zin
     samples = np.stack([dzc, dxa, df * df, df * qf, qf * qf, df * zout, qf * zout,
-                        db * db, db * qb, qb * qb, db * x0, qb * x0], axis=1)
-    quad = sq.activation_moments(HARDTANH, PAR, nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm, 1e-7, 0.0)
-    _assert_moments(quad[:12], samples, [str(k) for k in range(12)], z=norm.isf(ALPHA / (2 * 3 * 12)))  # Bonferroni
+                        db * db, db * qb, qb * qb, db * x0, qb * x0, x, z, jzc, jxa], axis=1)
+    quad = sq.activation_moments(HARDTANH, PAR, nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm, 1e-7,
+                                 JUMP_STEP)
+    _assert_moments(quad, samples, [str(k) for k in range(sq.N_ACT_MOMENTS)],
+                    z=norm.isf(ALPHA / (2 * 3 * sq.N_ACT_MOMENTS)))  # Bonferroni
 
 
 def test_spec_and_second_moment():

@@ -100,6 +100,5 @@ def test_activation_moments_equal_monte_carlo(case):
              "E x*", "E z*", "jump dz/dc", "jump dx/da"]
     quad = sq.activation_moments(*args, JUMP_STEP)
     _assert_moments(quad, samples, names)
-    ae = sq.activation_moments(*args, 0.0)  # the a.e. run: the same moments (within the rule's 1e-7),
-    np.testing.assert_allclose(ae[:sq.J_ZC], quad[:sq.J_ZC], rtol=1e-6, atol=1e-12)  # J = the a.e. divergences
-    np.testing.assert_array_equal(ae[[sq.J_ZC, sq.J_XA]], ae[[sq.A_DZC, sq.A_DXA]])
+    ae = sq.activation_moments(*args, 0.0)  # the a.e. run: the same moments, within the rule's 1e-7
+    np.testing.assert_allclose(ae[:sq.J_ZC], quad[:sq.J_ZC], rtol=1e-6, atol=1e-12)

@@ -1,12 +1,13 @@
 """The SE quadrature's closed forms (``kernels.se_quadrature``) against independent integrators.
 
-- the bivariate normal orthant probability against scipy's (Genz's Fortran), and the
+- the bivariate normal orthant probability against scipy's (a port of the same Genz
+  routine) and against an independent 1-D integral, and the
   wedge moments against scipy's adaptive cubature in polar coordinates: both to
   round-off (1e-13 absolute: each is a probability or moment of order 1);
 - the moments given the truth (closed form over the sectors) against scipy's adaptive
   quadrature over c of the exact a-expectation, on sampled states: 1e-8 relative;
-- the whole factor moments against the pieces path (exact over a, Gauss-Legendre
-  doubling over c), both at tolerance 1e-9: 1e-7 relative;
+- the whole factor moments against the pieces path (exact over a, adaptive over c,
+  Gauss-Legendre doubling over the truth), both at tolerance 1e-9: 1e-7 relative;
 - the Stein divergence E[d w] / v (from the moments) against a Richardson-extrapolated
   finite difference of the SE's own E[x*] in the message mean: 1e-6;
 - the compilation is cached: a second process compiles nothing and gets identical values.
@@ -52,6 +53,13 @@ def test_bivariate_normal_equals_scipy():
         worst = max(worst, abs(sq.bvn_upper(h, k, r) - ref))
     assert worst < 1e-13
     assert sq.bvn_upper(np.inf, 0.0, 0.5) == 0.0 and sq.bvn_upper(-np.inf, -np.inf, 0.5) == 1.0
+    # scipy's bivariate cdf is a port of the same Genz routine: also against an independent
+    # integral, P = int_h^inf pdf(x) P(Y > k | x) dx, Y | x ~ N(r x, 1 - r^2)
+    for h, k, r in ((0.3, -0.5, -0.97), (-1.2, 0.4, 0.95), (0.8, 1.1, -0.6), (-0.2, -2.0, 0.2)):
+        s = math.sqrt(1 - r * r)
+        ref = integrate.quad(lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+                             * 0.5 * math.erfc((k - r * x) / s / math.sqrt(2)), h, 40, epsabs=1e-15, epsrel=1e-13)[0]
+        assert abs(sq.bvn_upper(h, k, r) - ref) < 1e-13
 
 
 @pytest.mark.kernels
