@@ -57,6 +57,16 @@ def timings(site: str | None, repeats: int) -> dict:
     return json.loads(runs[1].stdout)
 
 
+def study_network(name: str, run: dict):
+    """The study network ``name`` (``studies/networks/NAME.toml``) run as ``run`` says."""
+    from pathlib import Path
+
+    import mcsim
+    import mcsim.studies
+
+    return mcsim.NetworkSpec.from_toml(Path(mcsim.studies.__file__).parent / "networks" / f"{name}.toml").with_run(run)
+
+
 def integration_errors(iterations: int = 10, damping: float = 1.0) -> list[list]:
     """Per network and divergence: the largest relative difference of any recorded variable
     between the default tolerance and a 100x finer rule, over iterations and layers.  Values
@@ -65,16 +75,12 @@ def integration_errors(iterations: int = 10, damping: float = 1.0) -> list[list]
     import numpy as np
 
     import mcsim
-    import mcsim.studies
     from mcsim.state_evolution import DEFAULT_TOL
-    from pathlib import Path
 
-    root = Path(mcsim.studies.__file__).parent / "networks"
     rows = []
     for name in ERROR_NETWORKS:
         for divergence in ("ae", "jump"):
-            spec = mcsim.NetworkSpec.from_toml(root / f"{name}.toml").with_run({"divergence": divergence,
-                                                                                "damping": damping})
+            spec = study_network(name, {"divergence": divergence, "damping": damping})
             coarse = mcsim.state_evolution(spec, iterations)
             fine = mcsim.state_evolution(spec, iterations, tol=DEFAULT_TOL / 100)
             worst, where = 0.0, ""
@@ -96,14 +102,11 @@ def population_spread(iterations: int = 10, seeds: int = 4) -> list[list]:
     import numpy as np
 
     import mcsim
-    import mcsim.studies
-    from pathlib import Path
 
-    root = Path(mcsim.studies.__file__).parent / "networks"
     rows = []
     for name, run in (("talk", {"damping": 0.5}), ("talk", {"damping": 0.5, "divergence": "jump"}),
                       ("talk_lifted", {"damping": 0.5})):
-        spec = mcsim.NetworkSpec.from_toml(root / f"{name}.toml").with_run(run)
+        spec = study_network(name, run)
         taus = np.array([mcsim.state_evolution(spec, iterations, seed=s).tau_minus.values[-1] for s in range(seeds)])
         spread = taus.std(0, ddof=1) / np.abs(taus.mean(0))
         rows.append([name, spec.run.label, " ".join(f"{x:.1e}" for x in spread)])
