@@ -1,5 +1,7 @@
-"""Orthogonal factors stored flat: dense (row-major n x n), Householder reflectors, or
-lazy (``kernels.lazy``: each product drawn when asked for, conditioned on the earlier ones).
+"""Orthogonal factors stored flat: dense (row-major n x n), Householder reflectors,
+lazy (``kernels.lazy``: each product drawn when asked for, conditioned on the earlier ones),
+or a permutation (n indices p stored as floats: Q e_j = e_{p_j}, so (Q^T x)_j = x_{p_j};
+the factors of a selection map, whose SVD is a permutation).
 
 Each factor of a network is a row of an int64 table (fields ``OFFSET`` .. ``KT``): where
 it starts in the flat float array, its width n, its form, and for a lazy factor its
@@ -21,7 +23,7 @@ from numba import njit
 
 from .lazy import lazy_apply, lazy_size
 
-DENSE, HOUSEHOLDER, LAZY = 0, 1, 2
+DENSE, HOUSEHOLDER, LAZY, PERMUTATION = 0, 1, 2, 3
 OFFSET, WIDTH, FORM, CAPF, CAPT, KF, KT = range(7)  # fields of a factor's table row
 FIELDS = 7
 
@@ -95,7 +97,19 @@ def factor_size(n, form, capf, capt):
         return n * n
     if form == HOUSEHOLDER:
         return householder_size(n)
+    if form == PERMUTATION:
+        return n
     return lazy_size(n, capf, capt)
+
+
+@njit(cache=True)
+def permutation_apply(p, n, transpose, x, out):
+    """out = Q x ((Q x)_{p_j} = x_j) or Q^T x ((Q^T x)_j = x_{p_j}); ``out`` must not be ``x``."""
+    for j in range(n):
+        if transpose:
+            out[j] = x[int(p[j])]
+        else:
+            out[int(p[j])] = x[j]
 
 
 @njit(cache=True)
@@ -111,6 +125,8 @@ def factor_apply(data, f, transpose, x, out):
             np.dot(M, x, out)
     elif form == HOUSEHOLDER:
         householder_apply(data[offset:offset + householder_size(n)], n, transpose, x, out)
+    elif form == PERMUTATION:
+        permutation_apply(data[offset:offset + n], n, transpose, x, out)
     else:
         lazy_apply(data, offset, n, f[CAPF:KT + 1], transpose, x, out)
 
@@ -158,12 +174,12 @@ def factor_apply_rows(data, f, transpose, X, xcol, OUT, ocol, buf, res):
 
     Several rows make matrix-matrix products: dense, one BLAS gemm; Householder, each
     reflector applied to all rows while it is in cache; lazy, one row after the other
-    (each conditioned on the ones before).  ``buf``, ``res``: flat work arrays of at
+    (each conditioned on the ones before); a permutation, row by row.  ``buf``, ``res``: flat work arrays of at
     least B n numbers.
     """
     B = X.shape[0]
     n, form, offset = f[WIDTH], f[FORM], f[OFFSET]
-    if B == 1 or form == LAZY:
+    if B == 1 or form == LAZY or form == PERMUTATION:
         for b in range(B):
             factor_apply(data, f, transpose, X[b, xcol:xcol + n], OUT[b, ocol:ocol + n])
         return

@@ -6,8 +6,8 @@ map l = j + 1 (array index j) takes z_j to z_{j+1} and is of kind ``kind[j]``
 described by rows ``ufac[j]``, ``vfac[j]`` of the factor table ``ftab`` (offset, width,
 form and, for lazy factors, capacities and pair counts: ``kernels.haar``), and its k_j singular values in ``sig[soff[j]:soff[j+1]]``; an activation map is the
 factor ``act_code[j]`` with the parameter record ``act_par[j]``
-(``kernels.activations``).  Every map has its noise variance ``nv[j]`` and (linear)
-bias ``bias[j]``; the input penalty is ``prior_code`` with parameter ``prior_par``
+(``kernels.activations``).  Every map has its noise variance ``nv[j]``; a linear map's
+bias vector is ``bias[voff[j+1]:voff[j+2]]`` (at the offsets of its output z_{j+1}); the input penalty is ``prior_code`` with parameter ``prior_par``
 (``kernels.priors``).
 """
 from typing import NamedTuple
@@ -40,7 +40,8 @@ class NetworkArrays(NamedTuple):
 class SignalArrays(NamedTuple):
     """B signals through one network (rows): the observation ``y`` (B, n_L), the truth
     ``z0`` and the initial messages ``r_minus`` (B, sum_{l<L} n_l) with precisions
-    ``gam_minus`` (B, L); ``bvar[l]`` is the bias b_l of the map producing z_l."""
+    ``gam_minus`` (B, L); ``bvar`` (sum_{l<L} n_l) holds the bias vector b_l of the map
+    producing z_l at the offsets of z_l (0 where no linear map produces it)."""
 
     y: np.ndarray
     z0: np.ndarray

@@ -69,7 +69,7 @@ def _overlap(r, z0, b):
     """<r - z0, z0 - b> / n."""
     total = 0.0
     for i in range(r.size):
-        total += (r[i] - z0[i]) * (z0[i] - b)
+        total += (r[i] - z0[i]) * (z0[i] - b[i])
     return total / r.size
 
 
@@ -138,7 +138,7 @@ def _stop(b, t, active, valid, r_plus, r_minus, work, zhat_plus, zhat_minus):
 @njit(cache=True)
 def _minus_bias(x, b, out):
     for i in range(x.size):
-        out[i] = x[i] - b
+        out[i] = x[i] - b[i]
 
 
 @njit(cache=True)
@@ -177,7 +177,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
     nL = voff[L + 1] - voff[L]
     if kind[jL] == LINEAR:
         for b in range(B):
-            _minus_bias(y[b], bias[jL], shifted[b, :nL])
+            _minus_bias(y[b], bias[voff[L]:voff[L + 1]], shifted[b, :nL])
         factor_apply_rows(mats, ftab[ufac[jL]], True, shifted, 0, u_t, voff[L], buf, res)
 
     for t in range(iterations):
@@ -196,13 +196,13 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                     factor_apply_rows(mats, ftab[vfac[j]], True, r_plus, p0, s_t, p0, buf, res)
                     if t == 0:  # later, r^-_l is unchanged since the backward pass computed u~
                         for b in range(B):
-                            _minus_bias(r_minus[b, a0:a1], bias[j], shifted[b, :n_out])
+                            _minus_bias(r_minus[b, a0:a1], bias[a0:a1], shifted[b, :n_out])
                         factor_apply_rows(mats, ftab[ufac[j]], True, shifted, 0, u_t, a0, buf, res)
                     for b in active_signals(active):
                         alpha[b] = linear_forward(sig[soff[j]:soff[j + 1]], nv[j], gam_plus[b, j], gam_minus[b, l],
                                                   s_t[b, p0:p1], u_t[b, a0:a1], work[b, :n_out])
                     factor_apply_rows(mats, ftab[ufac[j]], False, work, 0, zhat_plus, a0, buf, res)
-                    zhat_plus[:, a0:a1] += bias[j]
+                    zhat_plus[:, a0:a1] += bias[a0:a1]
                 else:
                     for b in active_signals(active):
                         _, alpha[b] = activation_prox_vector(act_code[j], act_par[j], nv[j], r_plus[b, p0:p1],
@@ -210,7 +210,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                                                              work[b, :n_out], zhat_plus[b, a0:a1], jump_step)
             for b in range(B):
                 if active[b]:
-                    gam = _accept(out[b], PLUS_ROWS, t, l, zhat_plus[b, a0:a1], z0[b, a0:a1], bvar[l], alpha[b],
+                    gam = _accept(out[b], PLUS_ROWS, t, l, zhat_plus[b, a0:a1], z0[b, a0:a1], bvar[a0:a1], alpha[b],
                                   r_minus[b, a0:a1], gam_minus[b, l], r_plus[b, a0:a1], gam_plus[b, l], damping[0],
                                   damping[2], t == 0,
                                   frozen)
@@ -228,7 +228,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                     factor_apply_rows(mats, ftab[vfac[j]], True, r_plus, p0, s_t, p0, buf, res)
                 else:
                     for b in range(B):
-                        _minus_bias(r_minus[b, q0:q1], bias[j], shifted[b, :n_out])
+                        _minus_bias(r_minus[b, q0:q1], bias[q0:q1], shifted[b, :n_out])
                     factor_apply_rows(mats, ftab[ufac[j]], True, shifted, 0, u_t, q0, buf, res)
                 for b in active_signals(active):
                     gm = np.inf if measured else gam_minus[b, j + 1]
@@ -244,7 +244,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_step, o
                                                          jump_step)
             for b in range(B):
                 if active[b]:
-                    gam = _accept(out[b], MINUS_ROWS, t, j, zhat_minus[b, p0:p1], z0[b, p0:p1], bvar[j], alpha[b],
+                    gam = _accept(out[b], MINUS_ROWS, t, j, zhat_minus[b, p0:p1], z0[b, p0:p1], bvar[p0:p1], alpha[b],
                                   r_plus[b, p0:p1], gam_plus[b, j], r_minus[b, p0:p1], gam_minus[b, j], damping[1],
                                   damping[3], False,
                                   frozen)

@@ -69,7 +69,7 @@ def objective_grad(net, y, z, dphi, grad):
         if kind[j] == LINEAR:
             _linear_map(mats, ftab[ufac[j]], ftab[vfac[j]], sig[soff[j]:soff[j + 1]], x, hj, tmp, False)
             for i in range(q1 - q0):
-                hj[i] += bias[j]
+                hj[i] += bias[q0 + i]
         else:
             for i in range(q1 - q0):
                 hj[i] = phi(net.act_code[j], net.act_par[j], x[i])

@@ -78,7 +78,7 @@ class PeacemanRachford:
         c = self.y if measured else self.zm[j + 1] - self.lam[j + 1] / self.gm[j + 1]
         gm = np.inf if measured else self.gm[j + 1]
         if layer.kind == "linear":
-            return _linear_prox(self.W[j], layer.bias, layer.noise_var, self.gp[j], gm, a, c)
+            return _linear_prox(self.W[j], self.net.bias[j], layer.noise_var, self.gp[j], gm, a, c)
         k = self.codes
         pairs = [activation_prox(k.act_code[j], k.act_par[j], k.nv[j], ai, ci, self.gp[j], gm)
                  for ai, ci in zip(a, c)]

@@ -21,9 +21,9 @@ from .truth import signal_moments
 
 
 def noise_free_map(layer, U: OrthogonalFactor | None, V: OrthogonalFactor | None, sigma: np.ndarray | None,
-                   x: np.ndarray) -> np.ndarray:
+                   bias: np.ndarray | None, x: np.ndarray) -> np.ndarray:
     """h_l(x): U diag(sigma) V^T x + bias (linear), or phi(x) (an activation)."""
-    return layer.noise_free(U, V, sigma, x) if layer.kind == "linear" else layer.phi(x)
+    return layer.noise_free(U, V, sigma, bias, x) if layer.kind == "linear" else layer.phi(x)
 
 
 @dataclass
@@ -32,8 +32,8 @@ class Network:
     B independent signals (rows).
 
     ``U[j]``, ``V[j]`` (:class:`mcsim.orthogonal.OrthogonalFactor`, all stored in one
-    array ``factors`` and described by the rows of ``table``), ``sigma[j]`` are None for
-    activation maps.  ``z0[l]`` (B x n_l) for l = 0..L is the
+    array ``factors`` and described by the rows of ``table``), ``sigma[j]`` and the bias
+    vector ``bias[j]`` are None for activation maps.  ``z0[l]`` (B x n_l) for l = 0..L is the
     true signal, noise included; the observation is y = z0[L].  ``r_minus0[l]`` =
     z0_l + N(0, tau_init_l), ``gam_minus0[l]`` = 1 / tau_init_l, tau_init_l = E[z0_l^2].
     """
@@ -47,6 +47,7 @@ class Network:
     gam_minus0: np.ndarray
     factors: np.ndarray
     table: np.ndarray
+    bias: list
 
     @property
     def y(self) -> np.ndarray:
@@ -59,7 +60,7 @@ class Network:
     def signal(self, b: int) -> "Network":
         """The same network with only signal b."""
         return Network(self.spec, self.U, self.V, self.sigma, [z[b:b + 1] for z in self.z0],
-                       [r[b:b + 1] for r in self.r_minus0], self.gam_minus0, self.factors, self.table)
+                       [r[b:b + 1] for r in self.r_minus0], self.gam_minus0, self.factors, self.table, self.bias)
 
 
 def factor_plan(spec: NetworkSpec, signals: int = 1, iterations: int | None = None) -> dict | None:
@@ -81,7 +82,8 @@ def planned_factors(spec: NetworkSpec, haar: str, signals: int = 1, iterations: 
     plan = factor_plan(spec, signals, iterations)
     reference = factor_plan(spec, signals, AUTO_ITERATIONS) if plan else None
     dims = spec.dims
-    return [(n, factor_form(n, haar, reference[j][side] if plan else None), plan[j][side] if plan else None)
+    return [(n, layer.given.factor(side)[0] if layer.given is not None else
+             factor_form(n, haar, reference[j][side] if plan else None), plan[j][side] if plan else None)
             for j, layer in enumerate(spec.layers) if layer.kind == "linear"
             for side, n in enumerate((dims[j + 1], dims[j]))]
 
@@ -89,8 +91,9 @@ def planned_factors(spec: NetworkSpec, haar: str, signals: int = 1, iterations: 
 def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto",
                  reuse: np.ndarray | None = None, signals: int = 1, iterations: int | None = None,
                  full_capacity: bool = False) -> Network:
-    """Draw factors, then the truths z0_0..z0_L of ``signals`` signals and their initial
-    messages, in that order.
+    """Draw factors, then the biases drawn from a law, then the truths z0_0..z0_L of
+    ``signals`` signals and their initial messages, in that order (a given map's
+    factors and bias are copied, not drawn).
 
     ``iterations`` (the ML-VAMP iterations the network will run) sizes lazy factors
     (:func:`factor_plan`) and lets ``auto`` choose them (by a reference run of
@@ -113,20 +116,26 @@ def draw_network(spec: NetworkSpec, rng: np.random.Generator, haar: str = "auto"
     for j, layer in enumerate(spec.layers):
         if layer.kind == "linear":
             n_in, n_out = dims[j], dims[j + 1]
-            sigma.append(layer.law(n_in).sample(rng, min(n_in, n_out)))
             U.append(OrthogonalFactor(factors, table, index))
             V.append(OrthogonalFactor(factors, table, index + 1))
-            draw_factor(rng, U[-1])
-            draw_factor(rng, V[-1])
+            if layer.given is not None:
+                sigma.append(layer.given.sigma)
+                for side, factor in enumerate((U[-1], V[-1])):
+                    factor.data[:] = layer.given.factor(side)[1]
+            else:
+                sigma.append(layer.law(n_in).sample(rng, min(n_in, n_out)))
+                draw_factor(rng, U[-1])
+                draw_factor(rng, V[-1])
             index += 2
         else:
             sigma.append(None), U.append(None), V.append(None)
+    bias = [layer.draw_bias(rng) if layer.kind == "linear" else None for layer in spec.layers]
     B = signals
     z = [spec.input.prior.sample(rng, (B, dims[0]))]
     for j, layer in enumerate(spec.layers):
-        nxt = np.array([noise_free_map(layer, U[j], V[j], sigma[j], x) for x in z[-1]])
+        nxt = np.array([noise_free_map(layer, U[j], V[j], sigma[j], bias[j], x) for x in z[-1]])
         z.append(nxt + rng.normal(0.0, np.sqrt(layer.noise_var), (B, dims[j + 1])) if layer.noise_var > 0 else nxt)
     tau_init, _ = signal_moments(spec)
     tau_init = tau_init[: spec.depth]
     r_minus0 = [z[l] + rng.normal(0.0, np.sqrt(tau_init[l]), (B, dims[l])) for l in range(spec.depth)]
-    return Network(spec, U, V, sigma, z, r_minus0, 1.0 / tau_init, factors, table)
+    return Network(spec, U, V, sigma, z, r_minus0, 1.0 / tau_init, factors, table, bias)

@@ -46,6 +46,7 @@ class Population:
         self.basis = {}  # input name -> Rows of the samples g_k
         self.past = {"plus": ([], Rows(size)), "minus": ([], Rows(size))}  # per output: (C, overlap), unit noise parts
         self.power = {"plus": np.nan, "minus": np.nan}  # per output: E[T^2] of its consumer
+        self.bias = 0.0  # an activation's input bias b (a number, or samples of its law)
 
     def noise(self, name: str, hist) -> np.ndarray:
         """w_t = sum_k L[t, k] g_k of the latest update of an input message, as samples."""

@@ -9,6 +9,9 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from .factors import ACTIVATION_KINDS, LAYER_KINDS, InputSpec, LinearSpec, activation_from_dict
 from .run import RunSpec
@@ -28,8 +31,9 @@ class NetworkSpec:
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def from_dict(cls, d: dict) -> "NetworkSpec":
-        """Validate a spec dict (the TOML layout of docs/model.md, section 5) and build the spec."""
+    def from_dict(cls, d: dict, base=None) -> "NetworkSpec":
+        """Validate a spec dict (the TOML layout of docs/model.md, section 5) and build the
+        spec; ``base``: the folder that files of given weights are relative to."""
         d = table(d, "spec")
         check_keys(d, {"input", "layers", "scale", "name", "description", "run"}, {"input", "layers"}, "spec")
         run = RunSpec.from_dict(d.get("run", {}))
@@ -47,8 +51,8 @@ class NetworkSpec:
                 fail(f"{where}.kind", "missing")
             kind = dl["kind"]
             if kind == "linear":
-                layer = LinearSpec.from_dict(dl, where, scale)
-                prev_raw = dl["dim"]
+                layer = LinearSpec.from_dict(dl, where, scale, prev_dim, base)
+                prev_raw = layer.dim if layer.given is not None else dl["dim"]
             elif isinstance(kind, str) and kind in ACTIVATION_KINDS:
                 layer = activation_from_dict(dl, where, ACTIVATION_KINDS, i > 0 and layers[-1].kind == "linear",
                                              prev_dim, prev_raw, i == len(layers_in) - 1)
@@ -60,6 +64,8 @@ class NetworkSpec:
             fail(f"layers[{len(layers) - 1}].noise_var",
                  "the measurement (last map) must be noisy: MAP with y fixed needs noise_var > 0")
         source = copy.deepcopy(d)
+        source["layers"] = [layer.to_dict() if layer.kind == "linear" and layer.given is not None else dl
+                            for layer, dl in zip(layers, source["layers"])]  # given files resolved
         source["scale"] = scale
         source["run"] = run.to_dict()
         return cls(inp, tuple(layers), source, run)
@@ -67,14 +73,15 @@ class NetworkSpec:
     @classmethod
     def from_toml(cls, path) -> "NetworkSpec":
         """Read a spec from a TOML file (same keys as :meth:`from_dict`)."""
-        return cls.from_dict(read_toml(path))
+        return cls.from_dict(read_toml(path), Path(path).parent)
 
     def with_run(self, run) -> "NetworkSpec":
         """The same network run with ``run`` (a :class:`RunSpec` or a ``[run]`` dict)."""
         return NetworkSpec.from_dict(dict(self.source, run=RunSpec.of(run).to_dict()))
 
     def scaled(self, s: float) -> "NetworkSpec":
-        """The same network with every width multiplied by ``s`` (rounded)."""
+        """The same network with every width multiplied by ``s`` (rounded; SpecError for a
+        network with given maps)."""
         d = copy.deepcopy(self.source)
         d["scale"] = d.get("scale", 1.0) * s
         return NetworkSpec.from_dict(d)
@@ -90,12 +97,19 @@ class NetworkSpec:
         """L, the number of maps; the estimated variables are z_0 .. z_{L-1}."""
         return len(self.layers)
 
-    def bias_of_variable(self, l: int) -> float:
-        """b_l: the bias of the linear map producing z_l (0 for the input and activation outputs)."""
-        if l == 0:
-            return 0.0
-        layer = self.layers[l - 1]
-        return layer.bias if layer.kind == "linear" else 0.0
+    def bias_atoms(self, l: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values, weights) of the law of a component of b_l, the bias of the linear map
+        producing z_l (the atom 0 for the input and activation outputs)."""
+        layer = self.layers[l - 1] if l > 0 else None
+        if layer is None or layer.kind != "linear":
+            return np.zeros(1), np.ones(1)
+        return layer.bias_atoms
+
+    @property
+    def trained(self) -> bool:
+        """Whether a map is given (trained weights, a selection): then the network is not
+        rotationally invariant and the SE does not apply (``TRAINED_LABEL``)."""
+        return any(layer.kind == "linear" and layer.given is not None for layer in self.layers)
 
     def to_json(self) -> str:
         """The spec as JSON text (for provenance in datasets)."""

@@ -161,8 +161,10 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         prior_pop = Population(rng, population)
         for j, pop in pops.items():  # z0_j - b_j
             pop.truth_in = rng.normal(0.0, np.sqrt(chi[j]), population)
-        for j, pop in pops.items():  # z0_{j+1}
-            pop.truth_out = spec.layers[j].phi(spec.bias_of_variable(j) + pop.truth_in) \
+        for j, pop in pops.items():  # b_j (drawn only from a law of several values), z0_{j+1}
+            values, weights = spec.bias_atoms(j)
+            pop.bias = values[0] if values.size == 1 else rng.choice(values, population, p=weights)
+            pop.truth_out = spec.layers[j].phi(pop.bias + pop.truth_in) \
                 + rng.normal(0.0, np.sqrt(spec.layers[j].noise_var), population)
         prior_pop.truth_in = inp.prior.sample(rng, population)
         for j, pop in pops.items():  # E[T^2] of each output's consumer
@@ -180,7 +182,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         return inp.se_quadrature(*minus[0].view(), gm, tol)
 
     def activation(j, direction, gp, gm):
-        layer, b = spec.layers[j], spec.bias_of_variable(j)
+        layer, b = spec.layers[j], spec.bias_atoms(j)
         out_msg = None if j == L - 1 else minus[j + 1]
         if memory:
             return layer.se_population(direction, pops[j], b, chi[j], plus[j], out_msg, gp, gm, spec.run.jump_step,

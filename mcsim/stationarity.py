@@ -46,7 +46,7 @@ def _near_zero(x, gap, at=0.0):
 
 def _map(net, j, x):
     """h_l(x) of map l = j + 1 (noise-free)."""
-    return noise_free_map(net.spec.layers[j], net.U[j], net.V[j], net.sigma[j], x)
+    return noise_free_map(net.spec.layers[j], net.U[j], net.V[j], net.sigma[j], net.bias[j], x)
 
 
 def kkt_report(net, estimates: Estimates, signal: int = 0) -> dict[str, np.ndarray]:

@@ -1,7 +1,7 @@
 """Second moments of the true signals z0_l in the large-system limit.
 
 S_l = E[(z0_l)^2] and chi_l = E[(z0_l - b_l)^2] (b_l the bias of a linear map
-producing z_l, else 0), layer by layer from S_0 = chi_0 = E[(z0_0)^2]: each factor
+producing z_l, else 0; averaged over the bias's law), layer by layer from S_0 = chi_0 = E[(z0_0)^2]: each factor
 kind gives its output's moments from its input's (``mcsim.factors``).
 """
 from __future__ import annotations
@@ -32,5 +32,5 @@ def _signal_moments(spec_json: str):
         if layer.kind == "linear":
             S[l], chi[l] = layer.moments(dims[l - 1], S[l - 1], chi[l - 1])
         else:
-            S[l], chi[l] = layer.moments(spec.bias_of_variable(l - 1), chi[l - 1])
+            S[l], chi[l] = layer.moments(spec.bias_atoms(l - 1), chi[l - 1])
     return S, chi

@@ -123,7 +123,7 @@ def mlvamp_records(net, iterations: int) -> np.ndarray:
     r_minus, gam_minus = [r[0].copy() for r in net.r_minus0], net.gam_minus0.copy()
     r_plus, gam_plus = [None] * L, np.zeros(L)
     out = np.full((len(ROW), iterations, L), np.nan)
-    bvar = [spec.bias_of_variable(l) for l in range(L)]
+    bvar = [0.0] + [0.0 if b is None else b for b in net.bias[:L - 1]]  # the bias producing z_l
 
     def layer_step(j, forward):
         """(zhat, alpha) of map j's output (forward) or input (backward)."""
@@ -132,7 +132,7 @@ def mlvamp_records(net, iterations: int) -> np.ndarray:
         c = y if measured else r_minus[j + 1]
         gm = np.inf if measured else gam_minus[j + 1]
         if layer.kind == "linear":
-            zp, zm, ap, am = linear_step(U[j], V[j], net.sigma[j], layer.bias, layer.noise_var, gam_plus[j], gm,
+            zp, zm, ap, am = linear_step(U[j], V[j], net.sigma[j], net.bias[j], layer.noise_var, gam_plus[j], gm,
                                          r_plus[j], c)
             return (zp, ap) if forward else (zm, am)
         kind = "hardtanh" if layer.kind == "hardtanh" else layer.penalty[0]

@@ -158,7 +158,7 @@ def _dense_copy(net):
     for u in net.U:
         U.append(None if u is None else OrthogonalFactor(buffer, table, next(factors)))
         V.append(None if u is None else OrthogonalFactor(buffer, table, next(factors)))
-    return Network(net.spec, U, V, net.sigma, net.z0, net.r_minus0, net.gam_minus0, buffer, table)
+    return Network(net.spec, U, V, net.sigma, net.z0, net.r_minus0, net.gam_minus0, buffer, table, net.bias)
 
 
 def test_a_lazy_run_is_the_run_on_the_matrix_it_revealed():

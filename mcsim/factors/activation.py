@@ -60,9 +60,10 @@ class Activation:
         """phi's one-sided slopes at its kinks (the Clarke interval of phi' there)."""
         raise NotImplementedError
 
-    def moments(self, b: float, chi_in: float) -> tuple[float, float]:
-        """(S_l, chi_l) = E[(z0_l)^2] twice (no bias) for the input z0_{l-1} = b + N(0, chi_in)."""
-        S = self.output_second_moment(b, chi_in) + self.noise_var
+    def moments(self, bias: tuple, chi_in: float) -> tuple[float, float]:
+        """(S_l, chi_l) = E[(z0_l)^2] twice (no bias) for the input z0_{l-1} = b + N(0, chi_in),
+        b from the law ``bias`` = (values, weights)."""
+        S = sum(w * self.output_second_moment(b, chi_in) for b, w in zip(*bias)) + self.noise_var
         return S, S
 
     def phi(self, x: np.ndarray) -> np.ndarray:
@@ -79,28 +80,29 @@ class Activation:
         return activations.kinks(self.code)
 
     # ----------------------------------------------------------- state evolution
-    def se_quadrature(self, direction: str, b: float, chi_in: float, msg_in, msg_out, gp, gm,
+    def se_quadrature(self, direction: str, bias: tuple, chi_in: float, msg_in, msg_out, gp, gm,
                       tol: float, step: float = 0.0) -> FactorOutput:
         """One update's output by quadrature (``kernels.se_quadrature.activation_moments``):
-        the input z0_{l-1} = b + X, X ~ N(0, chi_in); the messages' errors are
+        the input z0_{l-1} = b + X, X ~ N(0, chi_in), b from the law ``bias`` = (values,
+        weights) (the moments are its weighted sums); the messages' errors are
         beta_in X + N(0, v_in) and beta_out z0_l + N(0, v_out), ``msg_in`` = (beta_in, v_in),
         ``msg_out`` = (beta_out, v_out) ((0, 0) for the measurement); ``step`` the jump
         step of the divergence (0: a.e.), whose expectation is exact as well."""
-        m = sq.activation_moments(self.code, self.par, self.noise_var, b, chi_in, self.noise_var, *msg_in,
-                                  *msg_out, gp, gm, tol, step)
+        m = sum(w * sq.activation_moments(self.code, self.par, self.noise_var, b, chi_in, self.noise_var, *msg_in,
+                                          *msg_out, gp, gm, tol, step) for b, w in zip(*bias))
         if direction == "plus":
             return extrinsic(m[sq.J_ZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
         return extrinsic(m[sq.J_XA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
 
-    def se_population(self, direction: str, pop, b: float, chi_in: float, plus, minus, gp, gm, step: float,
+    def se_population(self, direction: str, pop, bias: tuple, chi_in: float, plus, minus, gp, gm, step: float,
                       tol: float) -> FactorOutput:
         """One update's output from the input messages' histories (``minus`` None for the
         measurement): its marginal moments by quadrature, its cross-time moments by Monte
-        Carlo over ``pop`` (``mcsim.population``, with its truth samples ``truth_in`` = X
-        and ``truth_out`` = z0_l); ``step`` the jump step of the divergence (0: a.e.)."""
-        exact = self.se_quadrature(direction, b, chi_in, plus.view(), (0.0, 0.0) if minus is None else minus.view(),
-                                   gp, gm, tol, step)
-        X, Z = pop.truth_in, pop.truth_out
+        Carlo over ``pop`` (``mcsim.population``, with its truth samples ``truth_in`` = X,
+        ``bias`` = b and ``truth_out`` = z0_l); ``step`` the jump step of the divergence (0: a.e.)."""
+        exact = self.se_quadrature(direction, bias, chi_in, plus.view(), (0.0, 0.0) if minus is None
+                                   else minus.view(), gp, gm, tol, step)
+        X, Z, b = pop.truth_in, pop.truth_out, pop.bias
         a = b + X + plus.beta(plus.n - 1) * X + pop.noise("a", plus)
         c = Z if minus is None else Z + minus.beta(minus.n - 1) * Z + pop.noise("c", minus)
         x, z = np.empty(pop.size), np.empty(pop.size)

@@ -3,7 +3,7 @@ Haar U, V and s i.i.d. from ``spectrum`` (docs/model.md, section 2).
 
 Its prox is diagonal in the SVD basis (``kernels.linear``); its truth map is
 h(x) = U diag(s) V^T x + bias; the second moment of its output is
-chi_l = (k / n_l) E[s^2] S_{l-1} + noise_var, S_l = chi_l + bias^2 (k = min(n_l, n_{l-1})).
+chi_l = (k / n_l) E[s^2] S_{l-1} + noise_var, S_l = chi_l + E[bias^2] (k = min(n_l, n_{l-1})).
 """
 from __future__ import annotations
 
@@ -14,43 +14,102 @@ import numpy as np
 from mcsim.kernels.linear import kappa_of
 
 from ..spectra import SpectralLaw, resolve_spectrum, spectrum_from_dict
-from ..validation import check_keys, number, width
+from ..validation import check_keys, fail, number, width
 from .extrinsic import FactorOutput, extrinsic_error
+from .given import GivenWeights, Selection
 
 
 @dataclass(frozen=True)
 class LinearSpec:
-    """z_l = W z_{l-1} + bias + N(0, noise_var), W = U diag(s) V^T, s i.i.d. from ``spectrum``."""
+    """z_l = W z_{l-1} + bias + N(0, noise_var), W = U diag(s) V^T, s i.i.d. from ``spectrum``
+    (random), or W given (``given``: trained weights or a selection, ``factors.given``).
+    The bias is a number, i.i.d. draws from an empirical law (``bias_values``), or the
+    given weights' vector."""
 
     dim: int
-    spectrum: tuple[str, dict]
+    spectrum: tuple[str, dict] | None
     bias: float = 0.0
     noise_var: float = 0.0
     kind: str = "linear"
+    bias_values: tuple | None = None
+    given: GivenWeights | Selection | None = None
 
     @classmethod
-    def from_dict(cls, d: dict, where: str, scale: float) -> "LinearSpec":
-        check_keys(d, {"kind", "dim", "spectrum", "bias", "noise_var"}, {"dim", "spectrum"}, where)
+    def from_dict(cls, d: dict, where: str, scale: float, n_in: int = 0, base=None) -> "LinearSpec":
+        """A linear table: ``dim``, ``spectrum``, ``bias`` (a number or ``{law =
+        "empirical", values = [...]}``), ``noise_var``; or ``weights`` / ``select`` in place
+        of ``dim`` and ``spectrum`` (``factors.given``: widths fixed, ``scale`` 1)."""
+        check_keys(d, {"kind", "dim", "spectrum", "bias", "noise_var", "weights", "select"}, set(), where)
+        nv = number(d.get("noise_var", 0.0), f"{where}.noise_var", nonnegative=True)
+        given_keys = [k for k in ("weights", "select") if k in d]
+        if given_keys:
+            key = given_keys[0]
+            for other in ({"weights", "select", "spectrum", "bias"} if key == "select" else
+                          {"select", "spectrum", "bias"}) & set(d) - {key}:
+                fail(f"{where}.{other}", f"not with {key} (the map is given)")
+            if scale != 1.0:
+                fail(f"{where}.{key}", f"a given map fixes its widths: the spec cannot be scaled (scale {scale:g})")
+            given = GivenWeights.from_dict(d[key], f"{where}.{key}", base) if key == "weights" else \
+                Selection.from_dict(d[key], f"{where}.{key}", n_in)
+            n_out, m_in = given.shape
+            if m_in != n_in:
+                fail(f"{where}.{key}", f"takes an input of width {m_in}, the map before gives {n_in}")
+            if "dim" in d and width(d["dim"], f"{where}.dim") != n_out:
+                fail(f"{where}.dim", f"the given map's output has width {n_out}, got {d['dim']}")
+            return cls(dim=n_out, spectrum=None, noise_var=nv, given=given)
+        for key in ("dim", "spectrum"):
+            if key not in d:
+                fail(f"{where}.{key}", "missing")
+        bias, values = d.get("bias", 0.0), None
+        if isinstance(bias, dict):
+            check_keys(bias, {"law", "values"}, {"law", "values"}, f"{where}.bias")
+            if bias["law"] != "empirical":
+                fail(f"{where}.bias.law", f"must be 'empirical' (biases i.i.d. from given values), got {bias['law']!r}")
+            if not isinstance(bias["values"], (list, tuple)) or not bias["values"]:
+                fail(f"{where}.bias.values", "must be a non-empty list of numbers")
+            values = tuple(number(v, f"{where}.bias.values[{i}]") for i, v in enumerate(bias["values"]))
+            bias = 0.0
         return cls(dim=max(1, round(width(d["dim"], f"{where}.dim") * scale)),
                    spectrum=spectrum_from_dict(d["spectrum"], f"{where}.spectrum"),
-                   bias=number(d.get("bias", 0.0), f"{where}.bias"),
-                   noise_var=number(d.get("noise_var", 0.0), f"{where}.noise_var", nonnegative=True))
+                   bias=number(bias, f"{where}.bias"), noise_var=nv, bias_values=values)
 
     def law(self, n_in: int) -> SpectralLaw:
-        """The law of the min(n_in, dim) singular values."""
+        """The law of the min(n_in, dim) singular values (of a given map: their empirical law)."""
+        if self.given is not None:
+            return resolve_spectrum(("empirical", {"values": [float(s) for s in self.given.sigma]}), n_in, self.dim)
         return resolve_spectrum(self.spectrum, n_in, self.dim)
 
-    def moments(self, n_in: int, S_in: float, chi_in: float) -> tuple[float, float]:
-        """(S_l, chi_l) of the output from S_{l-1} (module docstring)."""
-        chi = min(n_in, self.dim) / self.dim * self.law(n_in).mean_square() * S_in + self.noise_var
-        return chi + self.bias ** 2, chi
+    @property
+    def bias_atoms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(values, weights) of the law of one component of the bias."""
+        values = self.given.bias_vector if self.given is not None else \
+            np.array(self.bias_values if self.bias_values is not None else [self.bias], float)
+        return values, np.full(values.size, 1.0 / values.size)
 
-    def noise_free(self, U, V, sigma: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def draw_bias(self, rng: np.random.Generator) -> np.ndarray:
+        """The bias vector of one network (an empirical law's values drawn i.i.d. from ``rng``;
+        nothing drawn otherwise)."""
+        if self.bias_values is not None:
+            return rng.choice(np.array(self.bias_values, float), self.dim)
+        return self.given.bias_vector.copy() if self.given is not None else np.full(self.dim, self.bias)
+
+    def moments(self, n_in: int, S_in: float, chi_in: float) -> tuple[float, float]:
+        """(S_l, chi_l) of the output from S_{l-1} (module docstring; bias^2 averaged over its law)."""
+        chi = min(n_in, self.dim) / self.dim * self.law(n_in).mean_square() * S_in + self.noise_var
+        values, weights = self.bias_atoms
+        return chi + float(weights @ values ** 2), chi
+
+    def noise_free(self, U, V, sigma: np.ndarray, bias: np.ndarray, x: np.ndarray) -> np.ndarray:
         """h(x) = U diag(sigma) V^T x + bias (sigma padded with zeros)."""
         k = sigma.size
         u = np.zeros(self.dim)
         u[:k] = sigma * V.apply(x, transpose=True)[:k]
-        return U.apply(u) + self.bias
+        return U.apply(u) + bias
+
+    def to_dict(self) -> dict:
+        """The layer's table (for a given map, its resolved file and digest)."""
+        key = "weights" if isinstance(self.given, GivenWeights) else "select"
+        return {"kind": "linear", key: self.given.to_dict(), "noise_var": self.noise_var}
 
 
 class LinearSE:
