@@ -95,12 +95,15 @@ class ComparisonConfig:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def is_comparison(path) -> bool:
-    """Whether the study file at ``path`` is of kind ``comparison``."""
+STUDY_KINDS = ("scaling", "comparison", "inpaint")
+
+
+def study_kind(path) -> str:
+    """The kind of the study file at ``path``: scaling (the default), comparison or inpaint."""
     kind = read_toml(path).get("kind", "scaling")
-    if kind not in ("scaling", "comparison"):
-        raise SpecError(f"{path}: kind: must be 'scaling' (default) or 'comparison', got {kind!r}")
-    return kind == "comparison"
+    if kind not in STUDY_KINDS:
+        raise SpecError(f"{path}: kind: must be one of {', '.join(STUDY_KINDS)} (default scaling), got {kind!r}")
+    return kind
 
 
 def compare_network(spec: NetworkSpec, seed, iterations: int, adam_steps: int, adam_lr: float,

@@ -83,11 +83,13 @@ class StudyConfig:
         return dataclasses.replace(self, **given)
 
 
-def read_study_file(path: Path, scalars: set, required: set, quick: bool) -> tuple[dict, dict[str, NetworkSpec]]:
+def read_study_file(path: Path, scalars: set, required: set, quick: bool,
+                    networks: bool = True) -> tuple[dict, dict[str, NetworkSpec]]:
     """The scalar keys of a study file (its ``[quick]`` table applied if ``quick``; the
-    ``kind`` key dropped) and its network specs; SpecError naming an unknown or missing key."""
+    ``kind`` key dropped) and its network specs (none unless ``networks``: then its
+    ``[[network]]`` tables are required); SpecError naming an unknown or missing key."""
     raw = read_toml(path)
-    keys = scalars | {"kind", "network", "quick"}
+    keys = scalars | {"kind", "quick"} | ({"network"} if networks else set())
     unknown = set(raw) - keys
     if unknown:
         raise SpecError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(keys))})")
@@ -100,10 +102,10 @@ def read_study_file(path: Path, scalars: set, required: set, quick: bool) -> tup
             raise SpecError(f"{path}: --quick: this study has no [quick] table (a reduced preset)")
         raw.update(quick_table)
     raw.pop("kind", None)
-    missing = (required | {"network"}) - set(raw)
+    missing = (required | ({"network"} if networks else set())) - set(raw)
     if missing:
         raise SpecError(f"{path}: {sorted(missing)[0]}: missing")
-    return raw, network_specs(path, raw.pop("network"))
+    return raw, network_specs(path, raw.pop("network")) if networks else {}
 
 
 def network_specs(path: Path, entries) -> dict[str, NetworkSpec]:

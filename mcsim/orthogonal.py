@@ -26,7 +26,7 @@ from mcsim.kernels import haar
 from mcsim.kernels.lazy import fresh_rows
 
 HAAR_METHODS = ("auto", "dense", "householder", "lazy")
-FORM_NAMES = {haar.DENSE: "dense", haar.HOUSEHOLDER: "householder", haar.LAZY: "lazy"}
+FORM_NAMES = {haar.DENSE: "dense", haar.HOUSEHOLDER: "householder", haar.LAZY: "lazy", haar.PERMUTATION: "permutation"}
 HOUSEHOLDER_MIN_WIDTH = 16
 AUTO_ITERATIONS = 20  # the reference run's length for auto's choice of form
 RETIRED = {"structured": "the structured (DCT) factors were not Haar and are retired: 'lazy' is exact at any width"}

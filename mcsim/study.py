@@ -19,10 +19,11 @@ from pathlib import Path
 
 import xarray as xr
 
-from .comparison import (ComparisonConfig, assemble_comparison, comparison_table, is_comparison, plan_comparison,
-                         plot_comparison)
+from .comparison import (ComparisonConfig, assemble_comparison, comparison_table, plan_comparison, plot_comparison,
+                         study_kind)
 from .config import StudyConfig, config_from_json, config_to_json, known_studies, study_file
 from .engine import assemble, load_shards, plan, run_shards, run_tasks
+from .inpaint import InpaintConfig, assemble_inpaint, inpaint_table, plan_inpaint, plot_inpaint
 from .plots import matplotlib_available, plot_map, plot_network
 from .provenance import provenance
 from .report import exactness_table, statistics, verdict_table
@@ -61,9 +62,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_study(path: Path, quick: bool = False):
-    """A study file as a :class:`StudyConfig` or, for ``kind = "comparison"``, a
-    :class:`ComparisonConfig`."""
-    return (ComparisonConfig if is_comparison(path) else StudyConfig).load(path, quick)
+    """A study file as a :class:`StudyConfig`, or for ``kind = "comparison"`` a
+    :class:`ComparisonConfig`, for ``kind = "inpaint"`` an :class:`InpaintConfig`."""
+    kinds = {"scaling": StudyConfig, "comparison": ComparisonConfig, "inpaint": InpaintConfig}
+    return kinds[study_kind(path)].load(path, quick)
 
 
 def list_studies() -> str:
@@ -75,6 +77,8 @@ def list_studies() -> str:
             lines.append(f"{name:12s} (invalid: {err})")
             continue
         what = (f"ML-VAMP, SE, Adam, L-BFGS on {c.networks} networks" if isinstance(c, ComparisonConfig) else
+                f"ML-VAMP, Adam, L-BFGS on {c.digits} test digits; SE and {c.networks} surrogate networks"
+                if isinstance(c, InpaintConfig) else
                 f"{c.networks} per width at scales {', '.join(f'{s:g}' for s in c.scales)}")
         lines.append(f"{name:12s} {c.description}\n{'':12s} networks {', '.join(c.specs)}; {what}; "
                      f"{c.iterations} iterations")
@@ -151,6 +155,30 @@ def run_comparison(config: ComparisonConfig, out: Path, n_jobs: int, argv: list[
     print(f"wrote {config.name}.nc" + (f", {config.name}.png" if matplotlib_available() else "")
           + f" and summary.txt in {folder}")
     if not matplotlib_available():
+        print("no figures: matplotlib is not installed (pip install 'mcsim[plot]')")
+    return result
+
+
+def run_inpaint(config: InpaintConfig, out: Path, n_jobs: int, argv: list[str] | None = None,
+                backend: str = "loky", scheduler: str | None = None) -> xr.Dataset:
+    """Run (or resume) an inpainting study: ``OUT/NAME/NAME.nc``, two PNGs, ``summary.txt``."""
+    folder = out / config.name
+    print(f"study {config.name}: {config.digits} test digits (ML-VAMP {config.iterations} iterations, Adam "
+          f"{config.adam_steps} steps, L-BFGS <= {config.lbfgs_steps}); SE and {config.networks} surrogate networks "
+          f"at widths x{', x'.join(f'{s:g}' for s in config.surrogate_scales)}, {config.se_iterations} iterations "
+          f"-> {folder}", flush=True)
+    _claim(folder, config)
+    shards = run_tasks(plan_inpaint(config, config_to_json(config)), config.name, folder / "shards", n_jobs,
+                       lambda line: print(line, flush=True), backend=backend, scheduler=scheduler)
+    result = assemble_inpaint(config, shards)
+    result.attrs.update(provenance(argv))
+    write_atomic(result, folder / f"{config.name}.nc", compress=True)
+    table = inpaint_table(result)
+    print(table, flush=True)
+    write_text_atomic(folder / "summary.txt", table + "\n")
+    figures = plot_inpaint(result, folder, config.name) if matplotlib_available() else []
+    print(f"wrote {config.name}.nc, " + "".join(f"{p.name}, " for p in figures) + f"summary.txt in {folder}")
+    if not figures:
         print("no figures: matplotlib is not installed (pip install 'mcsim[plot]')")
     return result
 
@@ -239,10 +267,10 @@ def main(argv=None) -> int:
         return 2
     try:
         config = load_study(args.config or study_file(args.study), quick=args.quick)
-        if isinstance(config, ComparisonConfig):
+        if isinstance(config, (ComparisonConfig, InpaintConfig)):
             for option in ("scales", "haar", "shard"):
                 if getattr(args, option) is not None:
-                    raise SpecError(f"--{option}: not an option of a comparison study")
+                    raise SpecError(f"--{option}: not an option of a {study_kind(config.source)} study")
             config = config.replace(networks=args.networks, iterations=args.iterations, seed=args.seed)
         else:
             config = config.replace(networks=args.networks, scales=args.scales, iterations=args.iterations,
@@ -254,6 +282,8 @@ def main(argv=None) -> int:
     try:
         if isinstance(config, ComparisonConfig):
             run_comparison(config, args.out, args.n_jobs, argv, args.backend, args.scheduler)
+        elif isinstance(config, InpaintConfig):
+            run_inpaint(config, args.out, args.n_jobs, argv, args.backend, args.scheduler)
         else:
             run(config, args.out, args.n_jobs, argv, shard, args.backend, args.scheduler)
     except (SpecError, RuntimeError) as err:
