@@ -57,8 +57,12 @@ _SCALARS = {"description", "weights", "erase", "measurement_noise_var", "digits"
 
 
 def _check(value, where, kind=int, positive=True):
-    ok = not isinstance(value, bool) and isinstance(value, kind) and (value > 0 if positive else value >= 0)
-    if not ok or (kind is float and not math.isfinite(value)):
+    """SpecError unless ``value`` is a positive (or non-negative) integer (``kind`` int) or
+    finite number (``kind`` float)."""
+    types = (int,) if kind is int else (int, float)
+    ok = not isinstance(value, bool) and isinstance(value, types) and math.isfinite(value) \
+        and (value > 0 if positive else value >= 0)
+    if not ok:
         raise SpecError(f"{where}: must be a {'positive' if positive else 'non-negative'} "
                         f"{'integer' if kind is int else 'number'}, got {value!r}")
 
@@ -90,8 +94,7 @@ class InpaintConfig:
             _check(getattr(self, key), f"{where}: {key}")
         _check(self.seed, f"{where}: seed", positive=False)
         for key in ("measurement_noise_var", "adam_lr"):
-            _check(float(getattr(self, key)) if isinstance(getattr(self, key), int) and not
-                   isinstance(getattr(self, key), bool) else getattr(self, key), f"{where}: {key}", float)
+            _check(getattr(self, key), f"{where}: {key}", float)
         if not self.surrogate_scales or any(isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 0
                                             for s in self.surrogate_scales):
             raise SpecError(f"{where}: surrogate_scales: must be a non-empty list of positive numbers")
@@ -129,9 +132,13 @@ def decoder_noise_var(config: InpaintConfig) -> float:
         return float(data["noise_var"]) + config.measurement_noise_var
 
 
-def _network(layers: list, noise_var: float, erase_width: int, run: dict) -> dict:
-    return {"input": {"dim": 20, "prior": {"law": "gaussian", "var": 1.0}},
-            "layers": layers + [dict(erase_width, noise_var=noise_var)], "run": run}
+def _network(config: InpaintConfig, layers: list, measurement: dict, run: dict) -> dict:
+    """The spec dict: input z_0 ~ N(0, I) of the decoder's latent width, ``layers``, the
+    ``measurement`` map with the noise of :func:`decoder_noise_var`."""
+    with np.load(config.weights_path) as data:
+        latent = int(data["W1"].shape[1])
+    return {"input": {"dim": latent, "prior": {"law": "gaussian", "var": 1.0}},
+            "layers": layers + [dict(measurement, noise_var=decoder_noise_var(config))], "run": run}
 
 
 def trained_spec(config: InpaintConfig, divergence: str = "ae") -> NetworkSpec:
@@ -139,8 +146,7 @@ def trained_spec(config: InpaintConfig, divergence: str = "ae") -> NetworkSpec:
     file = str(config.weights_path)
     layers = [{"kind": "linear", "weights": {"file": file, "matrix": "W1", "bias": "b1"}}, {"kind": "relu"},
               {"kind": "linear", "weights": {"file": file, "matrix": "W2", "bias": "b2"}}]
-    return NetworkSpec.from_dict(_network(layers, decoder_noise_var(config),
-                                          {"kind": "linear", "select": {"erase": list(config.erase)}},
+    return NetworkSpec.from_dict(_network(config, layers, {"kind": "linear", "select": {"erase": list(config.erase)}},
                                           {"divergence": divergence}))
 
 
@@ -157,9 +163,8 @@ def surrogate_spec(config: InpaintConfig, divergence: str = "ae") -> NetworkSpec
         layers.append({"kind": "linear", "dim": layer.dim,
                        "spectrum": {"law": "empirical", "values": layer.given.sigma.tolist()},
                        "bias": {"law": "empirical", "values": layer.given.bias_vector.tolist()}})
-    return NetworkSpec.from_dict(_network(layers, trained.layers[3].noise_var,
-                                          {"kind": "linear", "dim": trained.layers[3].dim,
-                                           "spectrum": {"law": "constant", "value": 1.0}},
+    return NetworkSpec.from_dict(_network(config, layers, {"kind": "linear", "dim": trained.layers[3].dim,
+                                                           "spectrum": {"law": "constant", "value": 1.0}},
                                           {"divergence": divergence}))
 
 
