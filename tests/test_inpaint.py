@@ -99,12 +99,11 @@ def test_mlvamp_estimate_is_a_stationary_point_of_the_map_objective():
     assert (ds.kkt_gradient <= 1e-6).all() and (ds.kkt_feasibility <= 1e-8).all()
 
 
-@pytest.mark.slow
 def test_surrogate_se_agrees_with_its_monte_carlo():
     """The rotationally invariant surrogate of the trained decoder, at width x32 (widest
     25,088), with the jump divergence (the relu MAP prox jumps: the a.e. divergence's SE
     misses it, docs/state_evolution.md): Monte Carlo mean = SE at every (t, l), tolerance
-    from se_check (CLT, Bonferroni, finite-n allowance)."""
+    from se_check (CLT, Bonferroni, finite-n allowance).  About 20 s."""
     import mcsim
 
     spec = surrogate_spec(InpaintConfig.load(study_file("inpaint")), "jump")
