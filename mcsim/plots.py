@@ -97,7 +97,8 @@ def plot_map(results: dict, path: Path) -> None:
     """The study's map of where the SE holds: one panel per network (network types that
     differ only in their ``[run]`` share a panel), one line per run: the largest
     relative gap |mean/SE - 1| of tau^- over the variables at the last iteration against
-    the widest layer (log-log); open markers where the verdict is "deviates"; dotted,
+    the widest layer (log-log); open markers where the verdict is "deviates", crosses
+    where it is "undetermined" (too many runs stopped); dotted,
     two standard errors of that gap (the resolution of the test)."""
     import matplotlib
     import matplotlib.ticker
@@ -105,7 +106,7 @@ def plot_map(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import DEVIATES
+    from .report import DEVIATES, undetermined
 
     panels = {}
     for name, r in results.items():
@@ -124,9 +125,11 @@ def plot_map(results: dict, path: Path) -> None:
             noise = (2 * dev.sel(statistic="stderr") / se).max("layer").values
             width = r.width.max("layer").values
             deviates = bool(any((r[f"verdict_{q}"].values == DEVIATES).any() for q in ("tau_plus", "tau_minus")))
+            unknown = bool(undetermined(r))
+            word = "UNDETERMINED" if unknown else "DEVIATES" if deviates else "consistent"
             color = f"C{k}"
-            ax.loglog(width, gap, marker="o", color=color, mfc="white" if deviates else color,
-                      label=f"{r.attrs.get('run', name)}: {'DEVIATES' if deviates else 'consistent'}")
+            ax.loglog(width, gap, marker="x" if unknown else "o", color=color, mfc="white" if deviates else color,
+                      label=f"{r.attrs.get('run', name)}: {word}")
             ax.loglog(width, noise, ls=":", color=color, lw=0.9)
         ax.set_title(os.path.commonprefix([name for name, _ in members]).rstrip("_") or members[0][0], fontsize=10)
         ax.set_xlabel("widest layer")
@@ -138,6 +141,7 @@ def plot_map(results: dict, path: Path) -> None:
         ax.set_ylabel("max |mean tau^- / SE - 1| at last t")
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    fig.suptitle("Where the SE holds: gap of tau^- (open markers: deviates) and two standard errors (dotted)")
+    fig.suptitle("Where the SE holds: gap of tau^- (open markers: deviates; crosses: undetermined, too many runs "
+                 "stopped) and two standard errors (dotted)")
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -12,7 +12,13 @@ POWER, (t_{1 - ALPHA/(2K), N-1} + t_{POWER, N-1}) x standard error / |SE| (the
 
 A network whose run stopped early (an alpha left (0, 1): ``valid_iterations`` short)
 or produced a non-finite error is excluded from every statistic at its width, and
-counted in ``excluded`` (scale).
+counted in ``excluded`` (scale), its fraction in ``stopped_fraction`` (scale).  No
+silent selection: the completed runs are a biased sample when many stop, so the
+verdict is "undetermined" (``UNDETERMINED`` in every checked cell; the t-test on the
+completed runs stays in ``deviation_Q``) when the stopped fraction exceeds
+``MAX_STOPPED`` at the largest width, or does not fall towards 0 with width: it is
+positive at the largest width and not below its largest value at the smaller widths
+(or there is no smaller width).
 """
 from __future__ import annotations
 
@@ -28,13 +34,26 @@ STATISTICS = ("mean", "low", "high", "p_value", "rms", "n", "stderr")
 FIT = ("slope", "low", "high")
 ALPHA = 0.01
 POWER = 0.8
-NO_PREDICTION, DEVIATES, CONSISTENT = -1, 0, 1
+MAX_STOPPED = 0.01  # stopped fraction at the largest width above which a verdict is undetermined
+UNDETERMINED, NO_PREDICTION, DEVIATES, CONSISTENT = -2, -1, 0, 1
 
 
 def completed(result: xr.Dataset) -> xr.DataArray:
     """(scale, network): the run went through every iteration with finite errors."""
     finite = np.isfinite(result[list(COMPARED)].to_array()).all(("variable", "iteration", "layer"))
     return finite & (result.valid_iterations == result.sizes["iteration"])
+
+
+def selection_problem(stopped: np.ndarray) -> str:
+    """Why the verdict is undetermined for the stopped fractions ``stopped`` (by width,
+    narrowest first; module docstring), or "" when it is determined."""
+    fractions = ", ".join(_percent(f) for f in stopped)
+    widest = stopped[-1]
+    if widest > MAX_STOPPED:
+        return f"{_percent(widest)} of runs stopped at the largest width (> {100 * MAX_STOPPED:g}%; by width {fractions})"
+    if widest > 0 and (stopped.size == 1 or widest >= stopped[:-1].max()):
+        return f"the stopped fraction does not fall with width ({fractions})"
+    return ""
 
 
 def _deviations(result: xr.Dataset, q: str) -> np.ndarray:
@@ -71,8 +90,13 @@ def statistics(result: xr.Dataset) -> xr.Dataset:
     p_last = {q: devs[q][STATISTICS.index("p_value"), -1] for q in COMPARED}
     checks = int(sum(np.isfinite(p).sum() for p in p_last.values()))
     out = xr.Dataset(coords={"statistic": list(STATISTICS), "fit": list(FIT)})
-    out["excluded"] = ("scale", (~completed(result)).sum("network").values.astype(np.int64),
+    stopped = ~completed(result)
+    out["excluded"] = ("scale", stopped.sum("network").values.astype(np.int64),
                        {"long_name": "networks excluded from the statistics: stopped early or non-finite"})
+    out["stopped_fraction"] = ("scale", stopped.mean("network").values, {
+        "long_name": "fraction of runs stopped early or non-finite (excluded from the statistics)",
+        "max_stopped": MAX_STOPPED})
+    problem = selection_problem(out.stopped_fraction.values)
     for q in COMPARED:
         out[f"deviation_{q}"] = (("statistic", "scale", "iteration", "layer"), devs[q], {
             "long_name": f"mean_i {q}_i - SE: mean, 95% t interval (low, high), t-test p-value, "
@@ -80,12 +104,14 @@ def statistics(result: xr.Dataset) -> xr.Dataset:
         out[f"rate_{q}"] = (("fit", "iteration", "layer"), _rates(result, devs[q]), {
             "long_name": f"slope of log RMS deviation of {q} against log width, with 95% interval (theory -1/2)"})
         p = p_last[q]
-        verdict = np.where(~np.isfinite(p), NO_PREDICTION, np.where(p > ALPHA / max(checks, 1), CONSISTENT, DEVIATES))
+        verdict = np.where(~np.isfinite(p), NO_PREDICTION, np.where(
+            problem != "", UNDETERMINED, np.where(p > ALPHA / max(checks, 1), CONSISTENT, DEVIATES)))
         out[f"verdict_{q}"] = (("iteration", "layer"), verdict.astype(np.int8), {
-            "long_name": f"{q} at the largest width: t-test of mean deviation = 0, Bonferroni over the checks",
-            "flag_values": np.array([NO_PREDICTION, DEVIATES, CONSISTENT], np.int8),
-            "flag_meanings": "no_prediction deviates consistent_with_SE",
-            "alpha": ALPHA, "checks": checks})
+            "long_name": f"{q} at the largest width: t-test of mean deviation = 0, Bonferroni over the checks "
+                         "(undetermined when too many runs stopped)",
+            "flag_values": np.array([UNDETERMINED, NO_PREDICTION, DEVIATES, CONSISTENT], np.int8),
+            "flag_meanings": "undetermined no_prediction deviates consistent_with_SE",
+            "alpha": ALPHA, "checks": checks, "undetermined": problem})
         out[f"detectable_{q}"] = (("iteration", "layer"), _detectable(devs[q], result[f"se_{q}"], checks), {
             "long_name": f"smallest relative gap |mean/SE - 1| of {q} at the largest width that its check "
                          f"detects with probability {POWER}", "power": POWER})
@@ -120,8 +146,39 @@ def _gap_cells(result: xr.Dataset, q: str, scale: int) -> np.ndarray:
     return (mean / result[f"se_{q}"].isel(scale=scale)).transpose("iteration", "layer").values
 
 
+def tested(result: xr.Dataset, q: str) -> np.ndarray:
+    """(iteration, layer) t-test outcomes on the completed runs (CONSISTENT, DEVIATES,
+    NO_PREDICTION), whether or not the verdict is undetermined."""
+    p = result[f"deviation_{q}"].sel(statistic="p_value").isel(scale=-1).transpose("iteration", "layer").values
+    checks = max(result[f"verdict_{q}"].attrs["checks"], 1)
+    return np.where(~np.isfinite(p), NO_PREDICTION, np.where(p > ALPHA / checks, CONSISTENT, DEVIATES))
+
+
+def _percent(f: float) -> str:
+    """A fraction as a percentage with two significant digits: '23%', '3.3%', '100%'."""
+    return f"{100 * f:.0f}%" if f >= 0.1 else f"{100 * f:.2g}%"
+
+
+def _fractions(result: xr.Dataset) -> str:
+    """The stopped fractions by width, e.g. '23%, 3.3%, 0%'."""
+    return ", ".join(_percent(f) for f in result.stopped_fraction.values)
+
+
+def undetermined(result: xr.Dataset) -> str:
+    """Why ``result``'s verdict is undetermined (``selection_problem``), or ""."""
+    return result[f"verdict_{COMPARED[0]}"].attrs.get("undetermined", "")
+
+
 def summary_line(result: xr.Dataset) -> str:
-    """One line: consistent everywhere, or where it deviates first."""
+    """One line: consistent everywhere, where it deviates first, or why it is
+    undetermined (with what the completed runs alone would say)."""
+    problem = undetermined(result)
+    if problem:
+        verdicts = {q: tested(result, q) for q in COMPARED}
+        checks = result[f"verdict_{COMPARED[0]}"].attrs["checks"]
+        bad = sum(int((v == DEVIATES).sum()) for v in verdicts.values())
+        return (f"UNDETERMINED: {problem}; the completed runs alone deviate at {bad} of {checks} checks"
+                if checks else f"UNDETERMINED: {problem}")
     bad = [(t, l, q) for q in COMPARED for t, l in zip(*np.nonzero(result[f"verdict_{q}"].values == DEVIATES))]
     checks = result[f"verdict_{COMPARED[0]}"].attrs["checks"]
     excluded = int(result.excluded.sum()) if "excluded" in result else 0
@@ -145,8 +202,11 @@ def verdict_table(result: xr.Dataset) -> str:
     widths = "-".join(str(int(w)) for w in result.width.isel(scale=-1).values)
     lines = [f"{result.attrs['network']}: {summary_line(result)}",
              f"  {result.sizes['network']} networks per width; largest width {widths} (scale "
-             f"{float(result.scale[-1]):g}); alpha {ALPHA} Bonferroni; * = deviates",
+             f"{float(result.scale[-1]):g}); alpha {ALPHA} Bonferroni; * = deviates, ? = undetermined",
              "  percentages: relative gap mean/SE - 1 at the largest width"]
+    if "stopped_fraction" in result:
+        lines.insert(2, f"  runs stopped by width: {_fractions(result)}")
+    marks = {DEVIATES: "*", UNDETERMINED: "?"}
     for q in COMPARED:
         gaps = _gap_cells(result, q, -1)
         verdicts = result[f"verdict_{q}"].values
@@ -155,7 +215,7 @@ def verdict_table(result: xr.Dataset) -> str:
                      + f"   RMS slope at t={T - 1} [95% CI]")
         for l in range(result.sizes["layer"]):
             cells = "".join(f"{'-':>9}" if verdicts[t, l] == NO_PREDICTION else
-                            f"{100 * gaps[t, l]:+7.1f}%{'*' if verdicts[t, l] == DEVIATES else ' '}"
+                            f"{100 * gaps[t, l]:+7.1f}%{marks.get(int(verdicts[t, l]), ' ')}"
                             for t in range(T))
             slope = rate.isel(layer=l).values
             fit = "n/a (needs 3 widths with an SE)" if not np.isfinite(slope[0]) else \
@@ -175,11 +235,16 @@ def verdict_table(result: xr.Dataset) -> str:
 def exactness_row(result: xr.Dataset) -> tuple[str, str]:
     """(verdict, detail) of one network type: "converges to SE" with the range of RMS slopes
     of tau^- at the last iteration over the variables and how many 95% intervals contain
-    -1/2, or "DEVIATES" with the largest gap of tau^- at the largest width and last
-    iteration and the first deviating iteration."""
+    -1/2, "DEVIATES" with the largest gap of tau^- at the largest width and last
+    iteration and the first deviating iteration, or "UNDETERMINED" with the stopped
+    fractions by width."""
     bad = [t for q in COMPARED for t, _ in zip(*np.nonzero(result[f"verdict_{q}"].values == DEVIATES))]
     excluded = int(result.excluded.sum()) if "excluded" in result else 0
-    note = f"; {excluded} runs excluded" if excluded else ""
+    note = f"; runs stopped by width {_fractions(result)}" if excluded else ""
+    if undetermined(result):
+        tests = [tested(result, q) for q in COMPARED]
+        alone = "deviate" if any((v == DEVIATES).any() for v in tests) else "agree with the SE"
+        return "UNDETERMINED", f"{undetermined(result)}; the completed runs alone {alone}"
     if not bad and (result[f"verdict_{COMPARED[0]}"].values == CONSISTENT).any():
         rate = result.rate_tau_minus.isel(iteration=-1)
         slopes = rate.sel(fit="slope").values

@@ -19,15 +19,16 @@ FULL = {
                   "relu_ae": "deviates", "relu_ae_d05": "deviates", "relu_jump": "holds", "relu_jump_d05": "holds",
                   "leaky_ae": "deviates", "leaky_ae_d05": "deviates", "sparse_l1": "holds", "sparse_l1_d05": "holds"},
 }
-CLASS = {"consistent with SE": "holds", "converges to SE": "holds", "DEVIATES": "deviates"}
+CLASS = {"consistent with SE": "holds", "converges to SE": "holds", "DEVIATES": "deviates",
+         "UNDETERMINED": "undetermined"}
 
 
 def verdict_classes(printed: str, names) -> dict:
-    """{network type: 'holds' or 'deviates'} from the printed 'where the SE holds' table."""
+    """{network type: 'holds', 'deviates' or 'undetermined'} from the printed 'where the SE holds' table."""
     table = printed[printed.index("where the SE holds"):]
     found = {}
     for name in names:
-        match = re.search(rf"^{name}\s.*?(consistent with SE|converges to SE|DEVIATES)", table, re.M)
+        match = re.search(rf"^{name}\s.*?(consistent with SE|converges to SE|DEVIATES|UNDETERMINED)", table, re.M)
         found[name] = CLASS[match.group(1)] if match else None
     return found
 

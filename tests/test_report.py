@@ -7,7 +7,8 @@ from scipy.stats import t as t_dist
 import xarray as xr
 
 from mcsim.progress import Progress
-from mcsim.report import CONSISTENT, DEVIATES, NO_PREDICTION, statistics, summary_line, verdict_table
+from mcsim.report import (CONSISTENT, DEVIATES, NO_PREDICTION, UNDETERMINED, exactness_row, selection_problem,
+                          statistics, summary_line, verdict_table)
 
 
 def _synthetic(bias=0.0, seed=0, networks=400):
@@ -143,5 +144,36 @@ def test_compare_gives_a_studys_statistics_for_api_results():
     with pytest.raises(ValueError, match="the Monte Carlo ran 'damping 0.5, ae'"):
         mcsim.compare(mcsim.simulate(chain, 3, 4, seed=1, n_jobs=1, run={"damping": 0.5}), se)
     none = mc.copy(deep=True)
-    none["valid_iterations"][:] = 0  # every run stopped: no check
-    assert mcsim.compare(none, se).attrs["summary"].startswith("no checks")
+    none["valid_iterations"][:] = 0  # every run stopped: no check, and undetermined
+    assert mcsim.compare(none, se).attrs["summary"] == ("UNDETERMINED: 100% of runs stopped at the largest width "
+                                                         "(> 1%; by width 100%)")
+
+
+@pytest.mark.parametrize("stopped, determined", [
+    ([0.2, 0.05, 0.0], True),      # falls to 0
+    ([0.05, 0.02, 0.005], True),   # falls, and <= 1 % at the largest width
+    ([0.1, 0.05, 0.02], False),    # falls, but 2 % > 1 % at the largest width
+    ([0.0, 0.0, 0.005], False),    # does not fall: 0.5 % at the largest width after none
+    ([0.004, 0.005, 0.005], False),  # flat
+    ([0.005], False),              # one width: no fall to see
+    ([0.0], True)])
+def test_undetermined_rule(stopped, determined):
+    assert (selection_problem(np.array(stopped)) == "") == determined
+
+
+def test_many_stopped_runs_make_the_verdict_undetermined():
+    """No silent selection: with 5 % of runs stopped at the largest width, every checked
+    cell is UNDETERMINED even though the completed runs are on the SE; the lines say why
+    and what the completed runs alone say; the stopped fractions are recorded."""
+    result = _synthetic()
+    result["valid_iterations"][2, :20] = 1
+    stats = statistics(result)
+    np.testing.assert_allclose(stats.stopped_fraction.values, [0, 0, 0.05])
+    v = stats.verdict_tau_minus.values
+    assert ((v == UNDETERMINED) | (v == NO_PREDICTION)).all() and (v == UNDETERMINED).sum() == 5
+    merged = result.merge(stats)
+    assert summary_line(merged).startswith("UNDETERMINED: 5% of runs stopped at the largest width")
+    assert "the completed runs alone deviate at 0 of 10 checks" in summary_line(merged)
+    verdict, detail = exactness_row(merged)
+    assert verdict == "UNDETERMINED" and "the completed runs alone agree with the SE" in detail
+    assert "runs stopped by width: 0%, 0%, 5%" in verdict_table(merged)
