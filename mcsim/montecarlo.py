@@ -48,8 +48,9 @@ def run_mlvamp(net: Network, iterations: int, frozen: tuple | None = None) -> Es
     total = arrays.voff[L]
     zhat_plus, zhat_minus = np.zeros((B, total)), np.zeros((B, total))
     run = net.spec.run
+    steps = np.array([run.step(layer.dim) for layer in net.spec.layers])
     mlvamp.mlvamp_run(arrays, signals, gam_plus, frozen is not None, iterations, np.array(run.damping),
-                      run.jump_step, out, valid, zhat_plus, zhat_minus)
+                      steps, out, valid, zhat_plus, zhat_minus)
     cuts = arrays.voff[1:L]
     return Estimates(out, valid, np.split(zhat_plus, cuts, axis=1), np.split(zhat_minus, cuts, axis=1))
 

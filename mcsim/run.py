@@ -4,7 +4,11 @@ Damping (docs/algorithm.md, section 3): for the means and precisions of the forw
 (+) and backward (-) messages, r <- d_r r_new + (1 - d_r) r_old and
 gam <- d_gam gam_new + (1 - d_gam) gam_old.  The activations' divergence: "ae", the
 a.e. derivative of the prox (the seed's alpha), or "jump", the central difference
-(g(u + h) - g(u - h)) / 2h with h = jump_step / sqrt(gam), which counts the prox's jumps.
+(g(u + h) - g(u - h)) / 2h with h = jump_step / sqrt(gam), which counts the prox's jumps;
+or "stein", the same central difference with a step that shrinks with the width n of the
+activation, h = jump_step (n / STEIN_WIDTH)^(-1/5) / sqrt(gam), a consistent estimator
+of the Stein divergence (bias O(h^2) -> 0, variance O(1 / (h n)) -> 0; docs/state_evolution.md,
+section 5), which its SE then uses.
 
 A :class:`RunSpec` is part of every network spec (its ``[run]`` table), so whatever runs
 the algorithm (``simulate``, ``run_network``, a study) and whatever predicts it
@@ -19,8 +23,10 @@ import numpy as np
 from .validation import check_keys, fail, number, table
 
 DAMPING_KEYS = ("mean_plus", "mean_minus", "precision_plus", "precision_minus")
-DIVERGENCES = {"ae": "a.e. derivative", "jump": "central difference"}
-DEFAULT_JUMP_STEP = 0.02
+DIVERGENCES = {"ae": "a.e. derivative", "jump": "central difference",
+               "stein": "central difference, step shrinking with width"}
+DEFAULT_JUMP_STEP = {"jump": 0.02, "stein": 0.3}
+STEIN_WIDTH = 1000  # the width at which the stein step is jump_step
 
 
 def damping_factors(value, where: str = "run.damping") -> tuple[float, float, float, float]:
@@ -45,7 +51,7 @@ def damping_factors(value, where: str = "run.damping") -> tuple[float, float, fl
 @dataclass(frozen=True)
 class RunSpec:
     """Damping factors (d_r^+, d_r^-, d_gam^+, d_gam^-) and the activations' divergence;
-    ``jump_step`` is the step of "jump" (0 with "ae")."""
+    ``jump_step`` is the step of "jump", or of "stein" at width STEIN_WIDTH (0 with "ae")."""
 
     damping: tuple = (1.0, 1.0, 1.0, 1.0)
     divergence: str = "ae"
@@ -54,18 +60,19 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d, where: str = "run") -> "RunSpec":
         """Validate a ``[run]`` table: ``damping`` (``damping_factors``), ``divergence``
-        ("ae" or "jump"), ``jump_step`` (with "jump" only; default 0.02)."""
+        ("ae", "jump" or "stein"), ``jump_step`` (with "jump", default 0.02, or "stein",
+        default 0.3)."""
         d = table(d, where)
         check_keys(d, {"damping", "divergence", "jump_step"}, set(), where)
         damping = damping_factors(d.get("damping", 1.0), f"{where}.damping")
         divergence = d.get("divergence", "ae")
         if divergence not in DIVERGENCES:
-            fail(f"{where}.divergence",
-                 f"must be 'ae' (a.e. derivative) or 'jump' (central difference), got {divergence!r}")
-        if "jump_step" in d and divergence != "jump":
-            fail(f"{where}.jump_step", "only with divergence = 'jump'")
-        step = number(d.get("jump_step", DEFAULT_JUMP_STEP), f"{where}.jump_step", positive=True) \
-            if divergence == "jump" else 0.0
+            fail(f"{where}.divergence", "must be 'ae' (a.e. derivative), 'jump' (central difference) or "
+                 f"'stein' (central difference, step shrinking with width), got {divergence!r}")
+        if "jump_step" in d and divergence == "ae":
+            fail(f"{where}.jump_step", "only with divergence = 'jump' or 'stein'")
+        step = number(d.get("jump_step", DEFAULT_JUMP_STEP[divergence]), f"{where}.jump_step", positive=True) \
+            if divergence != "ae" else 0.0
         return cls(damping, divergence, step)
 
     @classmethod
@@ -76,7 +83,13 @@ class RunSpec:
     def to_dict(self) -> dict:
         """The ``[run]`` table that :meth:`from_dict` reads back."""
         d = {"damping": dict(zip(DAMPING_KEYS, self.damping)), "divergence": self.divergence}
-        return d | ({"jump_step": self.jump_step} if self.divergence == "jump" else {})
+        return d | ({"jump_step": self.jump_step} if self.divergence != "ae" else {})
+
+    def step(self, width: int) -> float:
+        """The central difference's step (times sqrt(gam)) at an activation of ``width``."""
+        if self.divergence == "stein":
+            return self.jump_step * (width / STEIN_WIDTH) ** -0.2
+        return self.jump_step
 
     @property
     def undamped(self) -> bool:
@@ -89,4 +102,4 @@ class RunSpec:
         d = self.damping
         damping = "undamped" if d == (1.0,) * 4 else f"damping {d[0]:g}" if len(set(d)) == 1 else \
             "damping r+ {:g} r- {:g} gam+ {:g} gam- {:g}".format(*d)
-        return f"{damping}, " + (f"jump {self.jump_step:g}" if self.divergence == "jump" else "ae")
+        return f"{damping}, " + (f"{self.divergence} {self.jump_step:g}" if self.divergence != "ae" else "ae")

@@ -184,11 +184,12 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     def activation(j, direction, gp, gm):
         layer, b = spec.layers[j], spec.bias_atoms(j)
         out_msg = None if j == L - 1 else minus[j + 1]
+        stein = spec.run.divergence == "stein"  # alpha = the Stein divergence, the limit of its shrinking step
+        step = 0.0 if stein else spec.run.step(layer.dim)
         if memory:
-            return layer.se_population(direction, pops[j], b, chi[j], plus[j], out_msg, gp, gm, spec.run.jump_step,
-                                       tol)
+            return layer.se_population(direction, pops[j], b, chi[j], plus[j], out_msg, gp, gm, step, tol, stein)
         return layer.se_quadrature(direction, b, chi[j], plus[j].view(), (0.0, 0.0) if out_msg is None
-                                   else out_msg.view(), gp, gm, tol, spec.run.jump_step)
+                                   else out_msg.view(), gp, gm, tol, step, stein)
 
     def accept(t, l, kind, res, gam_in, hist, d_mean, d_prec, gam_old, first):
         if not (np.isfinite(res.alpha) and 0.0 < res.alpha < 1.0):

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from mcsim.run import RunSpec
+
 from mcsim import NetworkSpec, SpecError
 
 from .conftest import TALK
@@ -100,7 +102,11 @@ def test_run_divergence():
     assert NetworkSpec.from_dict(d).run.jump_step == 0.02
     d["run"] = {"divergence": "jump", "jump_step": 0.05}
     assert NetworkSpec.from_dict(d).run.jump_step == 0.05 and NetworkSpec.from_dict(d).run.undamped
-    for bad, field in (({"divergence": "stein"}, "run.divergence"), ({"jump_step": 0.1}, "run.jump_step"),
+    d["run"] = {"divergence": "stein"}
+    run = NetworkSpec.from_dict(d).run
+    assert run.jump_step == 0.3 and run.step(1000) == 0.3 and run.step(32000) == pytest.approx(0.3 / 2)
+    assert run.label == "undamped, stein 0.3" and RunSpec.from_dict(run.to_dict()) == run
+    for bad, field in (({"divergence": "sure"}, "run.divergence"), ({"jump_step": 0.1}, "run.jump_step"),
                        ({"divergence": "jump", "jump_step": -1}, "run.jump_step"),
                        ({"iterations": 3}, "run.iterations")):
         d["run"] = bad

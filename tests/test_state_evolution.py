@@ -149,3 +149,26 @@ def test_relu_map_divergence_misses_the_jumps():
     gap_minus = (se.alpha_minus_stein - se.alpha_minus).sel(layer=relu_inputs)
     gap_plus = (se.alpha_plus_stein - se.alpha_plus).sel(layer=relu_outputs)
     assert float(gap_minus.min()) > 1e-4 and float(gap_plus.min()) > 1e-5, (gap_minus.values, gap_plus.values)
+
+
+def test_stein_divergence_run():
+    """divergence = "stein": the kernel takes the central difference with the step of
+    each activation's width, h = jump_step (n / 1000)^(-1/5) (bitwise a jump run with that
+    step), and its SE uses the Stein divergence: alpha = alpha_stein, and the SE is the
+    jump SE's limit as the step goes to 0."""
+    net = {"input": {"dim": 20, "prior": {"law": "gaussian", "var": 1.0}},
+           "layers": [{"kind": "linear", "dim": 1000, "spectrum": {"law": "uniform", "low": 0.5, "high": 1.5},
+                       "bias": 0.2, "noise_var": 0.01},
+                      {"kind": "relu", "noise_var": 0.01},
+                      {"kind": "linear", "dim": 300, "spectrum": {"law": "constant", "value": 1.0}, "noise_var": 0.01}]}
+    spec = mcsim.NetworkSpec.from_dict(net)
+    for scale in (1.0, 2.0):
+        stein = mcsim.simulate(spec.scaled(scale), 4, 5, seed=3, n_jobs=1, run={"divergence": "stein"})
+        jump = mcsim.simulate(spec.scaled(scale), 4, 5, seed=3, n_jobs=1,
+                              run={"divergence": "jump", "jump_step": 0.3 * scale ** -0.2})
+        np.testing.assert_array_equal(stein.tau_minus.values, jump.tau_minus.values)
+    se = mcsim.state_evolution(spec, 5, run={"divergence": "stein"})
+    np.testing.assert_array_equal(se.alpha_minus.values[:, 1], se.alpha_minus_stein.values[:, 1])
+    limit = mcsim.state_evolution(spec, 5, run={"divergence": "jump", "jump_step": 1e-4})
+    np.testing.assert_allclose(se.tau_minus.values, limit.tau_minus.values, rtol=1e-7)
+    assert np.abs(se.tau_minus / mcsim.state_evolution(spec, 5, run={"divergence": "jump"}).tau_minus - 1).max() > 1e-6

@@ -81,27 +81,29 @@ class Activation:
 
     # ----------------------------------------------------------- state evolution
     def se_quadrature(self, direction: str, bias: tuple, chi_in: float, msg_in, msg_out, gp, gm,
-                      tol: float, step: float = 0.0) -> FactorOutput:
+                      tol: float, step: float = 0.0, stein: bool = False) -> FactorOutput:
         """One update's output by quadrature (``kernels.se_quadrature.activation_moments``):
         the input z0_{l-1} = b + X, X ~ N(0, chi_in), b from the law ``bias`` = (values,
         weights) (the moments are its weighted sums); the messages' errors are
         beta_in X + N(0, v_in) and beta_out z0_l + N(0, v_out), ``msg_in`` = (beta_in, v_in),
         ``msg_out`` = (beta_out, v_out) ((0, 0) for the measurement); ``step`` the jump
-        step of the divergence (0: a.e.), whose expectation is exact as well."""
+        step of the divergence (0: a.e.), whose expectation is exact as well; ``stein``:
+        alpha is the Stein divergence (the limit of a step shrinking with width)."""
         m = sum(w * sq.activation_moments(self.code, self.par, self.noise_var, b, chi_in, self.noise_var, *msg_in,
                                           *msg_out, gp, gm, tol, step) for b, w in zip(*bias))
-        if direction == "plus":
-            return extrinsic(m[sq.J_ZC], *m[sq.F_DD:sq.F_QT + 1], *msg_out)
-        return extrinsic(m[sq.J_XA], *m[sq.B_DD:sq.B_QT + 1], *msg_in)
+        alpha, moments, msg = (m[sq.J_ZC], m[sq.F_DD:sq.F_QT + 1], msg_out) if direction == "plus" else \
+            (m[sq.J_XA], m[sq.B_DD:sq.B_QT + 1], msg_in)
+        out = extrinsic(alpha, *moments, *msg)
+        return extrinsic(out.stein, *moments, *msg) if stein else out
 
     def se_population(self, direction: str, pop, bias: tuple, chi_in: float, plus, minus, gp, gm, step: float,
-                      tol: float) -> FactorOutput:
+                      tol: float, stein: bool = False) -> FactorOutput:
         """One update's output from the input messages' histories (``minus`` None for the
         measurement): its marginal moments by quadrature, its cross-time moments by Monte
         Carlo over ``pop`` (``mcsim.population``, with its truth samples ``truth_in`` = X,
-        ``bias`` = b and ``truth_out`` = z0_l); ``step`` the jump step of the divergence (0: a.e.)."""
+        ``bias`` = b and ``truth_out`` = z0_l); ``step``, ``stein`` as in :meth:`se_quadrature`."""
         exact = self.se_quadrature(direction, bias, chi_in, plus.view(), (0.0, 0.0) if minus is None
-                                   else minus.view(), gp, gm, tol, step)
+                                   else minus.view(), gp, gm, tol, step, stein)
         X, Z, b = pop.truth_in, pop.truth_out, pop.bias
         a = b + X + plus.beta(plus.n - 1) * X + pop.noise("a", plus)
         c = Z if minus is None else Z + minus.beta(minus.n - 1) * Z + pop.noise("c", minus)
