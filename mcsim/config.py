@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from . import studies
+from .factors.given import TRAINED_LABEL
 from .orthogonal import check_haar_method
 from .spec import NetworkSpec, SpecError, read_toml
 
@@ -125,6 +126,8 @@ def network_specs(path: Path, entries) -> dict[str, NetworkSpec]:
             if "run" in entry:
                 source = dict(source, run=entry["run"])
             specs[entry["name"]] = NetworkSpec.from_dict(source)
+            if specs[entry["name"]].trained:
+                raise SpecError(f"{TRAINED_LABEL}, and this study judges networks by it (use a study of kind inpaint)")
         except SpecError as err:
             raise SpecError(f"{path}: network[{k}] ({entry['file']}): {err}") from None
     return specs

@@ -13,7 +13,7 @@ with noise variance s2 + measurement_noise_var on y (the decoder's residual plus
 measurement's).  Parts, each split into shards run by the study engine (resumable,
 parallel, dask-capable):
 
-- ``digits``: for each test digit, MAP by ML-VAMP (undamped, ``iterations``), Adam and
+- ``digits``: for each test digit, MAP by ML-VAMP (``damping``, default 1: undamped; ``iterations``), Adam and
   L-BFGS on the same objective F, all three from z_0 = 0 and its forward pass; the
   erased-pixel and whole-image MSEs, F, runtimes, ML-VAMP's image error per iteration
   and, at a fixed point, its KKT residuals (``mcsim.stationarity``);
@@ -44,6 +44,7 @@ from .factors.given import TRAINED_LABEL, file_digest
 from .montecarlo import run_mlvamp, run_networks
 from .objective import MapProblem
 from .provenance import source_digest
+from .run import damping_factors
 from .shards import shard_key
 from .spec import NetworkSpec, SpecError
 from .state_evolution import state_evolution
@@ -53,7 +54,7 @@ METHODS = ("mlvamp", "adam", "lbfgs")
 DIVERGENCES = ("ae", "jump")
 IMAGE = 3  # the image z_3 among the estimated variables z_0 .. z_3
 _SCALARS = {"description", "weights", "erase", "measurement_noise_var", "digits", "iterations", "adam_steps",
-            "adam_lr", "lbfgs_steps", "se_iterations", "networks", "surrogate_scales", "seed", "shard_size"}
+            "adam_lr", "lbfgs_steps", "se_iterations", "networks", "surrogate_scales", "seed", "shard_size", "damping"}
 
 
 def _check(value, where, kind=int, positive=True):
@@ -87,17 +88,32 @@ class InpaintConfig:
     adam_lr: float = 0.01
     lbfgs_steps: int = 500
     shard_size: int = 50
+    damping: float | dict | list = 1.0  # of every ML-VAMP run and its SE (mcsim.run.damping_factors)
 
     def __post_init__(self):
         where = str(self.source)
+        try:
+            damping_factors(self.damping, "damping")
+        except SpecError as err:
+            raise SpecError(f"{where}: {err}") from None
         for key in ("digits", "iterations", "se_iterations", "networks", "adam_steps", "lbfgs_steps", "shard_size"):
             _check(getattr(self, key), f"{where}: {key}")
         _check(self.seed, f"{where}: seed", positive=False)
-        for key in ("measurement_noise_var", "adam_lr"):
-            _check(getattr(self, key), f"{where}: {key}", float)
-        if not self.surrogate_scales or any(isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 0
-                                            for s in self.surrogate_scales):
-            raise SpecError(f"{where}: surrogate_scales: must be a non-empty list of positive numbers")
+        _check(self.adam_lr, f"{where}: adam_lr", float)
+        _check(self.measurement_noise_var, f"{where}: measurement_noise_var", float, positive=False)
+        scales = self.surrogate_scales
+        if not isinstance(scales, tuple) or not scales or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf for v in scales):
+            raise SpecError(f"{where}: surrogate_scales: must be a non-empty list of positive numbers, got {scales!r}")
+        if len({f"{v:g}" for v in scales}) != len(scales):
+            raise SpecError(f"{where}: surrogate_scales: repeated value in {list(scales)}")
+        e = self.erase
+        if not (isinstance(e, tuple) and len(e) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in e)
+                and 0 <= e[0] < e[1] <= 784 and e[1] - e[0] < 784):
+            raise SpecError(f"{where}: erase: must be [a, b], pixels a .. b-1 with 0 <= a < b <= 784 "
+                            f"(not all of them), got {list(e) if isinstance(e, tuple) else e!r}")
+        if self.digits > 1000:
+            raise SpecError(f"{where}: digits: the test split has 1000 digits, got {self.digits}")
         if self.networks < 2:
             raise SpecError(f"{where}: networks: must be >= 2 (statistics need two), got {self.networks}")
         if not self.weights_path.is_file():
@@ -107,9 +123,9 @@ class InpaintConfig:
     def load(cls, path, quick: bool = False) -> "InpaintConfig":
         path = Path(path)
         raw, _ = read_study_file(path, _SCALARS, _SCALARS - {"description", "adam_steps", "adam_lr", "lbfgs_steps",
-                                                             "shard_size"}, quick, networks=False)
-        raw["erase"] = tuple(raw["erase"])
-        raw["surrogate_scales"] = tuple(raw["surrogate_scales"])
+                                                             "shard_size", "damping"}, quick, networks=False)
+        for key in ("erase", "surrogate_scales"):
+            raw[key] = tuple(raw[key]) if isinstance(raw[key], list) else raw[key]
         return cls(name=f"{path.stem}-quick" if quick else path.stem, source=path, **raw)
 
     def replace(self, **overrides) -> "InpaintConfig":
@@ -147,7 +163,7 @@ def trained_spec(config: InpaintConfig, divergence: str = "ae") -> NetworkSpec:
     layers = [{"kind": "linear", "weights": {"file": file, "matrix": "W1", "bias": "b1"}}, {"kind": "relu"},
               {"kind": "linear", "weights": {"file": file, "matrix": "W2", "bias": "b2"}}]
     return NetworkSpec.from_dict(_network(config, layers, {"kind": "linear", "select": {"erase": list(config.erase)}},
-                                          {"divergence": divergence}))
+                                          {"divergence": divergence, "damping": config.damping}))
 
 
 def surrogate_spec(config: InpaintConfig, divergence: str = "ae") -> NetworkSpec:
@@ -165,7 +181,7 @@ def surrogate_spec(config: InpaintConfig, divergence: str = "ae") -> NetworkSpec
                        "bias": {"law": "empirical", "values": layer.given.bias_vector.tolist()}})
     return NetworkSpec.from_dict(_network(config, layers, {"kind": "linear", "dim": trained.layers[3].dim,
                                                            "spectrum": {"law": "constant", "value": 1.0}},
-                                          {"divergence": divergence}))
+                                          {"divergence": divergence, "damping": config.damping}))
 
 
 def test_digits(count: int):
@@ -183,29 +199,58 @@ def test_digits(count: int):
     return test.images[order], test.labels[order], test.index[order]
 
 
+class DigitRuns:
+    """The trained network, ready for one test digit at a time: ML-VAMP's messages start
+    at the decoder's forward pass at z_0 = 0, the gradient methods at z_0 = 0."""
+
+    def __init__(self, config: InpaintConfig, run: dict | None = None, iterations: int | None = None):
+        self.config = config
+        self.spec = trained_spec(config) if run is None else trained_spec(config).with_run(run)
+        self.net = draw_network(self.spec, np.random.default_rng(0), iterations=iterations or config.iterations,
+                                full_capacity=True)
+        start = [np.zeros((1, self.spec.dims[0]))]
+        for j in range(IMAGE):
+            net = self.net
+            start.append(noise_free_map(self.spec.layers[j], net.U[j], net.V[j], net.sigma[j], net.bias[j],
+                                        start[-1][0])[None, :])
+        self.start = start
+
+    def observe(self, image: np.ndarray, row: int) -> MapProblem:
+        """Set the digit ``image`` (row ``row`` of mnist_5k) as the truth, draw its observation
+        y = image_kept + N(0, measurement_noise_var) from ``default_rng([seed, row])``, reset
+        the messages; the MAP problem of that observation."""
+        spec, net, c = self.spec, self.net, self.config
+        kept = spec.layers[-1].given.kept
+        y = image[kept] + np.random.default_rng([c.seed, int(row)]).normal(
+            0.0, math.sqrt(c.measurement_noise_var), kept.size)
+        net.z0 = [np.zeros((1, n)) for n in spec.dims[:IMAGE]] + [image[None, :], y[None, :]]
+        net.r_minus0 = [z.copy() for z in self.start]
+        return MapProblem(net)
+
+    def x0(self, problem: MapProblem) -> np.ndarray:
+        return problem.point([z[0] for z in self.start])
+
+
+def consensus_of(est) -> float:
+    """max over layers of |zhat^+_l - zhat^-_l| / |zhat^-_l| of signal 0."""
+    return max(np.linalg.norm(p[0] - m[0]) / np.linalg.norm(m[0]) for p, m in zip(est.zhat_plus, est.zhat_minus))
+
+
 def inpaint_digits(config: InpaintConfig, start: int, stop: int) -> xr.Dataset:
-    """Digits ``start .. stop-1``: ML-VAMP, Adam and L-BFGS (module docstring)."""
-    spec = trained_spec(config)
+    """Digits ``start .. stop-1``: ML-VAMP, Adam and L-BFGS (module docstring).  Each
+    method is scored at the decoder's output at its z_0 (ML-VAMP's: zhat^-_0), the point
+    whose F is recorded; at an ML-VAMP fixed point that is its zhat^-_3."""
     images, labels, rows = test_digits(stop)
-    select = spec.layers[-1].given
     erased = np.arange(*config.erase)
-    net = draw_network(spec, np.random.default_rng(0), iterations=config.iterations, full_capacity=True)
-    start_point = [np.zeros((1, spec.dims[0]))]  # z_0 = 0 and its forward pass
-    for j in range(IMAGE):
-        start_point.append(noise_free_map(spec.layers[j], net.U[j], net.V[j], net.sigma[j], net.bias[j],
-                                          start_point[-1][0])[None, :])
+    runs = DigitRuns(config)
     out = {k: [] for k in ("mse_erased", "mse_image", "runtime", "objective", "reconstruction", "mlvamp_image_mse",
                            "consensus", "kkt_gradient", "kkt_feasibility", "valid_iterations")}
     for i in range(start, stop):
         image = images[i]
-        rng = np.random.default_rng([config.seed, int(rows[i])])
-        y = image[select.kept] + rng.normal(0.0, math.sqrt(config.measurement_noise_var), select.kept.size)
-        net.z0 = [np.zeros((1, n)) for n in spec.dims[:IMAGE]] + [image[None, :], y[None, :]]
-        net.r_minus0 = [z.copy() for z in start_point]
-        problem = MapProblem(net)
-        x0 = problem.point([z[0] for z in start_point])
+        problem = runs.observe(image, rows[i])
+        x0 = runs.x0(problem)
         clock = time.perf_counter()
-        est = run_mlvamp(net, config.iterations)
+        est = run_mlvamp(runs.net, config.iterations)
         seconds = [time.perf_counter() - clock]
         paths = []
         for method, kwargs in ((adam, {"steps": config.adam_steps, "lr": config.adam_lr}),
@@ -213,15 +258,15 @@ def inpaint_digits(config: InpaintConfig, start: int, stop: int) -> xr.Dataset:
             clock = time.perf_counter()
             paths.append(method(problem, x0, np.zeros(x0.size), **kwargs))
             seconds.append(time.perf_counter() - clock)
-        vamp = problem.point([z[0] for z in est.zhat_minus])
-        finals = [est.zhat_minus[IMAGE][0]] + [problem.variables(p.x)[IMAGE] for p in paths]
-        consensus = max(np.linalg.norm(p[0] - m[0]) / np.linalg.norm(m[0])
-                        for p, m in zip(est.zhat_plus, est.zhat_minus))
-        kkt = kkt_report(net, est) if consensus <= FIXED_POINT else None
+        points = [problem.point([z[0] for z in est.zhat_minus])] + [p.x for p in paths]
+        finals = [problem.variables(x)[IMAGE] if np.all(np.isfinite(x)) else np.full(image.size, np.nan)
+                  for x in points]
+        consensus = consensus_of(est)
+        kkt = kkt_report(runs.net, est) if consensus <= FIXED_POINT else None
         out["mse_erased"].append([np.mean((x[erased] - image[erased]) ** 2) for x in finals])
         out["mse_image"].append([np.mean((x - image) ** 2) for x in finals])
         out["runtime"].append(seconds)
-        out["objective"].append([problem.value(vamp) if np.all(np.isfinite(vamp)) else np.nan]
+        out["objective"].append([problem.value(points[0]) if np.all(np.isfinite(points[0])) else np.nan]
                                 + [p.value[-1] for p in paths])
         out["reconstruction"].append(np.array(finals, np.float32))
         out["mlvamp_image_mse"].append(est.records[0, ROW["tau_minus"], :, IMAGE])
@@ -318,7 +363,7 @@ LONG_NAMES = {
     "mse_image": "mean squared error over all 784 pixels of the final image estimate",
     "runtime": "seconds of the method on this digit (one core)",
     "objective": "MAP objective F at the method's final point",
-    "reconstruction": "final image estimate (ML-VAMP: zhat^-_3; Adam, L-BFGS: the decoder at their z_0)",
+    "reconstruction": "final image estimate: the decoder at the method's final z_0 (ML-VAMP: zhat^-_0)",
     "mlvamp_image_mse": "ML-VAMP on the trained network: |zhat^-_3 - image|^2 / 784 after each iteration",
     "consensus": "max over layers of |zhat^+_l - zhat^-_l| / |zhat^-_l| after the last ML-VAMP iteration",
     "kkt_gradient": "at an ML-VAMP fixed point: max relative (minimum-norm sub)gradient of F",
@@ -362,7 +407,7 @@ def assemble_inpaint(config: InpaintConfig, shards: dict) -> xr.Dataset:
         se_iterations=config.se_iterations, networks=config.networks, adam_steps=config.adam_steps,
         adam_lr=config.adam_lr, lbfgs_steps=config.lbfgs_steps, erase=list(config.erase),
         measurement_noise_var=config.measurement_noise_var, decoder_var=decoder_var,
-        mlvamp_run="undamped (damping 1 on means and precisions), a.e. divergence",
+        mlvamp_run=trained_spec(config).run.label,
         start="every method starts from z_0 = 0; ML-VAMP's initial messages r^-_l are the decoder's forward "
               "pass at z_0 = 0 (no knowledge of the digit)",
         trained=TRAINED_LABEL, weights=str(config.weights_path), weights_sha256=file_digest(config.weights_path),
@@ -387,15 +432,17 @@ def inpaint_table(result: xr.Dataset) -> str:
              f"ML-VAMP {a['iterations']} iterations ({a['mlvamp_run']}), Adam {a['adam_steps']} steps "
              f"(lr {a['adam_lr']:g}), L-BFGS <= {a['lbfgs_steps']} iterations; network {a['trained']}",
              "  method   MSE erased pixels (mean +- se)  MSE image            runtime per digit (s)  F - F_L-BFGS (median)"]
+    done = result.valid_iterations.values >= a["iterations"]
     F_lbfgs = result.objective.sel({"method": "lbfgs"}).values
     for m in METHODS:
-        r = result.sel({"method": m})
-        dF = np.nanmedian(r.objective.values - F_lbfgs)
+        r = result.sel({"method": m}).isel(digit=np.flatnonzero(done) if m == "mlvamp" else slice(None))
+        dF = np.nanmedian(r.objective.values - (F_lbfgs[done] if m == "mlvamp" else F_lbfgs))
         lines.append(f"  {m:8s} {_mean_se(r.mse_erased):30s}  {_mean_se(r.mse_image):20s} "
                      f"{float(r.runtime.median()):.3f} (median)         {dF:+.2e}")
     fixed = np.isfinite(result.kkt_gradient.values)
     lines.append(f"  ML-VAMP reached a fixed point (consensus <= {a['fixed_point_tolerance']:g}) on {int(fixed.sum())}/{n}"
-                 + (f"; max relative KKT gradient there {np.nanmax(result.kkt_gradient.values):.1e}" if fixed.any() else ""))
+                 + (f"; max relative KKT gradient there {np.nanmax(result.kkt_gradient.values):.1e}" if fixed.any() else "")
+                 + f"; it stopped on {int((~done).sum())}/{n} (left out of its means above and below)")
     lines.append("")
     lines.append("image error tau^-_3 = |zhat^-_3 - x|^2 / 784 per iteration: SE of the surrogate; ML-VAMP on the "
                  "surrogate (mean +- se; runs stopped); on the trained network with signals from the model; on the "
@@ -415,8 +462,8 @@ def inpaint_table(result: xr.Dataset) -> str:
                 v = result.surrogate_tau_minus.sel(sel).isel(se_iteration=t, layer=IMAGE).values[ok]
                 row += f"| {_cell(v)} ({int((~ok).sum())} stop) "
         ok = result.model_valid.values >= T
-        row += f"| {_cell(result.model_tau_minus.isel(se_iteration=t, layer=IMAGE).values[ok])}      "
-        row += f"| {_cell(result.mlvamp_image_mse.isel(iteration=t).values)}"
+        row += f"| {_cell(result.model_tau_minus.isel(se_iteration=t, layer=IMAGE).values[ok])} ({int((~ok).sum())} stop) "
+        row += f"| {_cell(result.mlvamp_image_mse.isel(iteration=t).values[done])}"
         lines.append(row)
     return "\n".join(lines)
 
@@ -474,7 +521,8 @@ def plot_inpaint(result: xr.Dataset, folder: Path, name: str) -> list[Path]:
     ok = result.model_valid >= T
     ax.plot(t, result.model_tau_minus.isel(layer=IMAGE).where(ok).mean("network"), color="C6", lw=1.6,
             label="trained network, signals from the model (ae)")
-    ax.plot(t, result.mlvamp_image_mse.isel(iteration=t).mean("digit"), color="C5", lw=1.6,
+    done = np.flatnonzero(result.valid_iterations.values >= a["iterations"])
+    ax.plot(t, result.mlvamp_image_mse.isel(iteration=t, digit=done).mean("digit"), color="C5", lw=1.6,
             label="trained network, test digits (ae)")
     ax.set_yscale("log")
     ax.set_xlabel("ML-VAMP iteration")

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 from mcsim.kernels import mlvamp
 
 from .dataset import trajectory_dataset
+from .factors.given import TRAINED_LABEL
 from .ensembles import Network, draw_network
 from .orthogonal import check_haar_method, ensemble_label, forms_summary
 from .packing import network_arrays, signal_arrays
@@ -88,7 +89,8 @@ def run_network(spec: NetworkSpec, iterations: int, seed, run=None, haar: str = 
     out, valid, forms = _trajectories(spec, [seed], iterations, haar)
     ds = trajectory_dataset(out[0, 0], spec)
     ds["valid_iterations"] = valid[0, 0]
-    ds.attrs.update(seed=str(seed), haar=haar, factor_forms=forms, ensemble=ensemble_label(haar), **package_versions())
+    ds.attrs.update(seed=str(seed), haar=haar, factor_forms=forms,
+                    ensemble=TRAINED_LABEL if spec.trained else ensemble_label(haar), **package_versions())
     return ds
 
 
@@ -155,5 +157,6 @@ def simulate(spec: NetworkSpec, networks: int, iterations: int, seed, n_jobs: in
         joblib.delayed(run_networks)(spec, seed, int(a), int(b), iterations, haar, signals)
         for a, b in zip(bounds[:-1], bounds[1:]))
     ds = xr.concat(parts, "network") if len(parts) > 1 else parts[0]
-    ds.attrs.update(seed=str(seed), haar=haar, ensemble=ensemble_label(haar), **package_versions())
+    ds.attrs.update(seed=str(seed), haar=haar, ensemble=TRAINED_LABEL if spec.trained else ensemble_label(haar),
+                    **package_versions())
     return ds

@@ -28,6 +28,7 @@ import xarray as xr
 from mcsim.kernels import mlvamp
 
 from .dataset import trajectory_dataset
+from .factors.given import TRAINED_LABEL
 from .factors.linear import LinearSE
 from .population import DEFAULT_POPULATION, Population
 from .provenance import package_versions
@@ -133,6 +134,9 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     in ``valid_iterations``.
     """
     check_count(iterations, "iterations")
+    if spec.trained:
+        raise ValueError(f"state_evolution: this network has a given map: {TRAINED_LABEL} "
+                         "(its rotationally invariant surrogate has one: mcsim.inpaint.surrogate_spec)")
     spec = spec if run is None else spec.with_run(run)
     if memory is None:
         memory = not spec.run.undamped

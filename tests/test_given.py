@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import mcsim
+from mcsim.config import StudyConfig
 from mcsim.ensembles import draw_network, noise_free_map
 from mcsim.factors.given import TRAINED_LABEL, Selection
 from mcsim.kernels import haar
@@ -47,6 +48,9 @@ def test_selection_svd_equals_the_dense_map():
     rows = [np.array([0, 7, haar.PERMUTATION, 0, 0, 0, 0]), np.array([7, 10, haar.PERMUTATION, 0, 0, 0, 0])]
     data = np.concatenate([U_data, V_data])
     U, V = (haar.factor_matrix(data, r) for r in rows)
+    p = [0, 1, 5, 6, 7, 8, 9, 2, 3, 4]  # kept, then erased
+    np.testing.assert_array_equal(U, np.eye(7))
+    np.testing.assert_array_equal(V, np.eye(10)[:, p])  # V e_j = e_{p_j}
     np.testing.assert_array_equal((U * sel.sigma) @ V[:, :7].T, sel.matrix())
     np.testing.assert_array_equal(sel.matrix() @ np.arange(10.0), [0, 1, 5, 6, 7, 8, 9])
     x, out = np.random.default_rng(1).normal(size=10), np.empty(10)
@@ -57,7 +61,7 @@ def test_selection_svd_equals_the_dense_map():
 
 def test_given_weights_are_the_files(tmp_path):
     """A network with given maps: its factors and biases reproduce the file's W and b,
-    its truths are the forward pass through them, and no draw depends on the file."""
+    and its truths are the forward pass through them."""
     path = _weights(tmp_path)
     spec = _given_spec(path)
     assert spec.trained and spec.dims == (6, 9, 9, 15, 11)
@@ -105,7 +109,27 @@ def test_given_maps_refuse_bad_input(tmp_path):
             spec(layers)
     with pytest.raises(SpecError, match="cannot be scaled"):
         spec([W1], scale=2.0)
-    assert "does not apply" in TRAINED_LABEL
+    with pytest.raises(SpecError, match="must be a string"):
+        spec([dict(W1, weights={"file": 3, "matrix": "W1"})])
+    with pytest.raises(SpecError, match="bias.law: must be 'empirical'"):
+        spec([{"kind": "linear", "dim": 5, "spectrum": {"law": "constant", "value": 1.0}, "noise_var": 0.1,
+               "bias": {"law": "gaussian", "var": 1.0}}])
+
+
+def test_the_se_refuses_a_trained_network(tmp_path):
+    """A network with a given map is not rotationally invariant: the SE refuses it, a
+    study that judges networks by the SE refuses it, and simulate's result says so."""
+    spec = _given_spec(_weights(tmp_path))
+    with pytest.raises(ValueError, match="the SE does not apply"):
+        mcsim.state_evolution(spec, 3)
+    (tmp_path / "net.toml").write_text(
+        '[input]\ndim = 6\nprior = { law = "gaussian", var = 1.0 }\n[[layers]]\nkind = "linear"\n'
+        f'weights = {{ file = "{tmp_path / "w.npz"}", matrix = "W1" }}\nnoise_var = 0.1\n')
+    (tmp_path / "study.toml").write_text('iterations = 2\nnetworks = 2\nscales = [1]\nseed = 0\n'
+                                         '[[network]]\nname = "t"\nfile = "net.toml"\n')
+    with pytest.raises(SpecError, match="the SE does not apply"):
+        StudyConfig.load(tmp_path / "study.toml")
+    assert mcsim.simulate(spec, 2, 2, seed=0, n_jobs=1).attrs["ensemble"] == TRAINED_LABEL
 
 
 BIASED = {  # biases i.i.d. from an empirical law before a Lipschitz (lifted relu) factor and at the measurement

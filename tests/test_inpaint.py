@@ -80,7 +80,14 @@ def test_pipeline_end_to_end_on_a_tiny_decoder(tmp_path, capsys):
 def test_bad_inpaint_study_files(tmp_path):
     for old, new, message in (("digits = 3", "digits = 0", "digits"), ("networks = 2", "networks = 1", "networks"),
                               ('weights = "tiny.npz"', 'weights = "none.npz"', "no file"),
-                              ("surrogate_scales = [1]", "surrogate_scales = []", "surrogate_scales")):
+                              ("surrogate_scales = [1]", "surrogate_scales = []", "surrogate_scales"),
+                              ("surrogate_scales = [1]", "surrogate_scales = [1, 1.0]", "repeated"),
+                              ("surrogate_scales = [1]", "surrogate_scales = 1", "surrogate_scales"),
+                              ("erase = [280, 560]", "erase = 5", "erase"),
+                              ("erase = [280, 560]", "erase = [0, 784]", "erase"),
+                              ("digits = 3", "digits = 1001", "1000 digits"),
+                              ("digits = 3", "digits = 3\ndamping = 2.0", "damping"),
+                              ("measurement_noise_var = 0.0025", "measurement_noise_var = -1.0", "measurement")):
         path = _tiny_study(tmp_path, TINY.replace(old, new))
         with pytest.raises(SpecError, match=message):
             InpaintConfig.load(path)

@@ -55,6 +55,9 @@ class GivenWeights:
         ``matrix``, optionally ``bias`` and ``sha256`` (checked against the file)."""
         d = table(d, where)
         check_keys(d, {"file", "matrix", "bias", "sha256"}, {"file", "matrix"}, where)
+        for key in ("file", "matrix", "bias", "sha256"):
+            if key in d and not isinstance(d[key], str):
+                fail(f"{where}.{key}", f"must be a string, got {d[key]!r}")
         path = Path(d["file"])
         if not path.is_absolute() and base is not None:
             path = base / path

@@ -62,9 +62,10 @@ class LinearSpec:
                 fail(f"{where}.{key}", "missing")
         bias, values = d.get("bias", 0.0), None
         if isinstance(bias, dict):
+            if bias.get("law") != "empirical":
+                fail(f"{where}.bias.law", "must be 'empirical' (biases i.i.d. from given values), "
+                     f"got {bias.get('law')!r}")
             check_keys(bias, {"law", "values"}, {"law", "values"}, f"{where}.bias")
-            if bias["law"] != "empirical":
-                fail(f"{where}.bias.law", f"must be 'empirical' (biases i.i.d. from given values), got {bias['law']!r}")
             if not isinstance(bias["values"], (list, tuple)) or not bias["values"]:
                 fail(f"{where}.bias.values", "must be a non-empty list of numbers")
             values = tuple(number(v, f"{where}.bias.values[{i}]") for i, v in enumerate(bias["values"]))
