@@ -381,7 +381,7 @@ LONG_NAMES = {
 
 
 def assemble_inpaint(config: InpaintConfig, shards: dict) -> xr.Dataset:
-    """One dataset: the digits on (digit, method, ...), the SE on (divergence, iteration,
+    """One dataset: the digits' scores on (method, digit), their images on (digit, ...), the SE on (divergence, iteration,
     layer), the surrogate runs on (divergence, scale, network, iteration, layer), the
     model-signal runs on (network, iteration, layer)."""
     part = {p: sorted((t for t in shards if t.part == p), key=lambda t: (t.divergence, t.scale, t.start or 0))
@@ -398,6 +398,8 @@ def assemble_inpaint(config: InpaintConfig, shards: dict) -> xr.Dataset:
     model = xr.concat([shards[t] for t in part["model"]], "network").rename(iteration="se_iteration")
     result["model_tau_minus"] = model.tau_minus
     result["model_valid"] = model.valid_iterations
+    for name in ("mse_erased", "mse_image", "runtime", "objective"):
+        result[name] = result[name].transpose("method", "digit")
     for name, text in LONG_NAMES.items():
         result[name].attrs["long_name"] = text
     with np.load(config.weights_path) as data:

@@ -57,11 +57,11 @@ def test_pipeline_end_to_end_on_a_tiny_decoder(tmp_path, capsys):
     ds = xr.open_dataset(folder / "tiny.nc")
     assert list(ds.method.values) == list(METHODS)
     for name in ("mse_erased", "mse_image", "runtime"):
-        assert ds[name].dims == ("digit", "method") and np.isfinite(ds[name].values).all()
+        assert ds[name].dims == ("method", "digit") and np.isfinite(ds[name].values).all()
     assert (ds.runtime > 0).all()
     erased = np.arange(280, 560)
     recon, image = ds.reconstruction.values, ds.image.values
-    np.testing.assert_allclose(ds.mse_erased.values, ((recon[..., erased] - image[:, None, erased]) ** 2).mean(-1),
+    np.testing.assert_allclose(ds.mse_erased.values.T, ((recon[..., erased] - image[:, None, erased]) ** 2).mean(-1),
                                rtol=1e-5)
     assert ds.se_tau_minus.dims == ("divergence", "se_iteration", "layer")
     assert ds.surrogate_tau_minus.sizes["network"] == 2 and ds.model_tau_minus.sizes["se_iteration"] == 3
