@@ -446,7 +446,9 @@ def inpaint_table(result: xr.Dataset) -> str:
                  + (f"; max relative KKT gradient there {np.nanmax(result.kkt_gradient.values):.1e}" if fixed.any() else "")
                  + f"; it stopped on {int((~done).sum())}/{n} (left out of its means above and below)")
     lines.append("")
-    lines.append("image error tau^-_3 = |zhat^-_3 - x|^2 / 784 per iteration: SE of the surrogate; ML-VAMP on the "
+    lines.append("image error tau^-_3 = |zhat^-_3 - x|^2 / 784 per iteration (the SE columns are the rotationally "
+                 "invariant surrogate's: the trained network has none)")
+    lines.append("columns: SE of the surrogate; ML-VAMP on the "
                  "surrogate (mean +- se; runs stopped); on the trained network with signals from the model; on the "
                  "trained network with the test digits")
     scales = result.scale.values

@@ -270,7 +270,8 @@ def main(argv=None) -> int:
         if isinstance(config, (ComparisonConfig, InpaintConfig)):
             for option in ("scales", "haar", "shard"):
                 if getattr(args, option) is not None:
-                    raise SpecError(f"--{option}: not an option of a {study_kind(config.source)} study")
+                    raise SpecError(f"--{option}: not an option of this {study_kind(config.source)} study "
+                                    "(it takes --quick, --networks, --iterations, --seed, --n-jobs, --out, --backend)")
             config = config.replace(networks=args.networks, iterations=args.iterations, seed=args.seed)
         else:
             config = config.replace(networks=args.networks, scales=args.scales, iterations=args.iterations,

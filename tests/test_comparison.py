@@ -61,7 +61,7 @@ def test_comparison_study_files_seeds_and_resume(tmp_path, capsys):
 def test_comparison_study_errors(tmp_path, capsys):
     path = _comparison_file(tmp_path)
     assert study.main(["--config", str(path), "--scales", "1,2"]) == 2
-    assert "--scales: not an option of a comparison study" in capsys.readouterr().err
+    assert "--scales: not an option of this comparison study" in capsys.readouterr().err
     bad = _comparison_file(tmp_path, extra="adam_lr = -1\n")
     assert study.main(["--config", str(bad), "--out", str(tmp_path)]) == 2
     assert "adam_lr: must be a positive number" in capsys.readouterr().err
