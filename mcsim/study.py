@@ -135,52 +135,54 @@ def _claim(folder: Path, config) -> None:
     write_text_atomic(record, config_to_json(config))
 
 
-def run_comparison(config: ComparisonConfig, out: Path, n_jobs: int, argv: list[str] | None = None,
-                   backend: str = "loky", scheduler: str | None = None) -> xr.Dataset:
-    """Run (or resume) a comparison study: ``OUT/NAME/NAME.nc``, ``NAME.png``, ``summary.txt``."""
+def _run_one_file(config, tasks: list, assemble, table_of, plot, out: Path, n_jobs: int, argv, backend: str,
+                  scheduler: str | None) -> xr.Dataset:
+    """Run (or resume) the shards ``tasks`` of a study with one result: assemble them
+    (``assemble(config, shards)``), write ``OUT/NAME/NAME.nc`` and ``summary.txt``
+    (``table_of(result)``, also printed), and with matplotlib the figures
+    (``plot(result, folder)`` returns their paths)."""
     folder = out / config.name
-    print(f"study {config.name}: {', '.join(config.specs)}; {config.networks} networks; ML-VAMP {config.iterations} "
-          f"iterations + SE, Adam {config.adam_steps} steps, L-BFGS <= {config.lbfgs_steps} -> {folder}", flush=True)
     _claim(folder, config)
-    shards = run_tasks(plan_comparison(config), config.name, folder / "shards", n_jobs,
-                       lambda line: print(line, flush=True), backend=backend, scheduler=scheduler)
-    result = assemble_comparison(config, shards)
+    shards = run_tasks(tasks, config.name, folder / "shards", n_jobs, lambda line: print(line, flush=True),
+                       backend=backend, scheduler=scheduler)
+    result = assemble(config, shards)
     result.attrs.update(provenance(argv))
     write_atomic(result, folder / f"{config.name}.nc", compress=True)
-    table = comparison_table(result)
+    table = table_of(result)
     print(table, flush=True)
     write_text_atomic(folder / "summary.txt", table + "\n")
-    if matplotlib_available():
-        plot_comparison(result, folder / f"{config.name}.png")
-    print(f"wrote {config.name}.nc" + (f", {config.name}.png" if matplotlib_available() else "")
-          + f" and summary.txt in {folder}")
+    figures = plot(result, folder) if matplotlib_available() else []
+    print(f"wrote {config.name}.nc, " + "".join(f"{p.name}, " for p in figures) + f"summary.txt in {folder}")
     if not matplotlib_available():
         print("no figures: matplotlib is not installed (pip install 'mcsim[plot]')")
     return result
 
 
+def run_comparison(config: ComparisonConfig, out: Path, n_jobs: int, argv: list[str] | None = None,
+                   backend: str = "loky", scheduler: str | None = None) -> xr.Dataset:
+    """Run (or resume) a comparison study: ``OUT/NAME/NAME.nc``, ``NAME.png``, ``summary.txt``."""
+    print(f"study {config.name}: {', '.join(config.specs)}; {config.networks} networks; ML-VAMP {config.iterations} "
+          f"iterations + SE, Adam {config.adam_steps} steps, L-BFGS <= {config.lbfgs_steps} -> {out / config.name}",
+          flush=True)
+
+    def plot(result, folder):
+        plot_comparison(result, folder / f"{config.name}.png")
+        return [folder / f"{config.name}.png"]
+
+    return _run_one_file(config, plan_comparison(config), assemble_comparison, comparison_table, plot, out, n_jobs,
+                         argv, backend, scheduler)
+
+
 def run_inpaint(config: InpaintConfig, out: Path, n_jobs: int, argv: list[str] | None = None,
                 backend: str = "loky", scheduler: str | None = None) -> xr.Dataset:
     """Run (or resume) an inpainting study: ``OUT/NAME/NAME.nc``, two PNGs, ``summary.txt``."""
-    folder = out / config.name
     print(f"study {config.name}: {config.digits} test digits (ML-VAMP {config.iterations} iterations, Adam "
           f"{config.adam_steps} steps, L-BFGS <= {config.lbfgs_steps}); SE and {config.networks} surrogate networks "
           f"at widths x{', x'.join(f'{s:g}' for s in config.surrogate_scales)}, {config.se_iterations} iterations "
-          f"-> {folder}", flush=True)
-    _claim(folder, config)
-    shards = run_tasks(plan_inpaint(config, config_to_json(config)), config.name, folder / "shards", n_jobs,
-                       lambda line: print(line, flush=True), backend=backend, scheduler=scheduler)
-    result = assemble_inpaint(config, shards)
-    result.attrs.update(provenance(argv))
-    write_atomic(result, folder / f"{config.name}.nc", compress=True)
-    table = inpaint_table(result)
-    print(table, flush=True)
-    write_text_atomic(folder / "summary.txt", table + "\n")
-    figures = plot_inpaint(result, folder, config.name) if matplotlib_available() else []
-    print(f"wrote {config.name}.nc, " + "".join(f"{p.name}, " for p in figures) + f"summary.txt in {folder}")
-    if not figures:
-        print("no figures: matplotlib is not installed (pip install 'mcsim[plot]')")
-    return result
+          f"-> {out / config.name}", flush=True)
+    return _run_one_file(config, plan_inpaint(config, config_to_json(config)), assemble_inpaint, inpaint_table,
+                         lambda result, folder: plot_inpaint(result, folder, config.name), out, n_jobs, argv,
+                         backend, scheduler)
 
 
 def finish(config: StudyConfig, folder: Path, shards: dict, argv: list[str] | None = None) -> dict:
