@@ -208,9 +208,8 @@ class DigitRuns:
         self.spec = trained_spec(config) if run is None else trained_spec(config).with_run(run)
         self.net = draw_network(self.spec, np.random.default_rng(0), iterations=iterations or config.iterations,
                                 full_capacity=True)
-        start = [np.zeros((1, self.spec.dims[0]))]
+        net, start = self.net, [np.zeros((1, self.spec.dims[0]))]
         for j in range(IMAGE):
-            net = self.net
             start.append(noise_free_map(self.spec.layers[j], net.U[j], net.V[j], net.sigma[j], net.bias[j],
                                         start[-1][0])[None, :])
         self.start = start
@@ -419,10 +418,13 @@ def assemble_inpaint(config: InpaintConfig, shards: dict) -> xr.Dataset:
     return result
 
 
-def _mean_se(x) -> str:
+def _mean_se(x, digits: int = 4, missing: str = "n/a") -> str:
+    """'mean +- standard error' of the finite values of ``x`` (``missing`` below two)."""
     x = np.asarray(x, float)
     x = x[np.isfinite(x)]
-    return f"{np.mean(x):.4f} +- {np.std(x, ddof=1) / np.sqrt(x.size):.4f}" if x.size > 1 else "n/a"
+    if x.size < 2:
+        return missing
+    return f"{np.mean(x):.{digits}f} +- {np.std(x, ddof=1) / np.sqrt(x.size):.{digits}f}"
 
 
 def inpaint_table(result: xr.Dataset) -> str:
@@ -473,11 +475,8 @@ def inpaint_table(result: xr.Dataset) -> str:
 
 
 def _cell(v) -> str:
-    v = np.asarray(v, float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return "   n/a          "
-    return f"{np.mean(v):.5f} +- {np.std(v, ddof=1) / np.sqrt(v.size):.5f}"
+    """A cell of the per-iteration table: :func:`_mean_se` with 5 digits, padded when missing."""
+    return _mean_se(v, 5, "   n/a          ")
 
 
 def plot_inpaint(result: xr.Dataset, folder: Path, name: str) -> list[Path]:

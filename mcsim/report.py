@@ -44,6 +44,11 @@ def completed(result: xr.Dataset) -> xr.DataArray:
     return finite & (result.valid_iterations == result.sizes["iteration"])
 
 
+def _t_test(p: np.ndarray, checks: int) -> np.ndarray:
+    """CONSISTENT where p > ALPHA / checks (Bonferroni), DEVIATES below, NO_PREDICTION where p is NaN."""
+    return np.where(~np.isfinite(p), NO_PREDICTION, np.where(p > ALPHA / max(checks, 1), CONSISTENT, DEVIATES))
+
+
 def selection_problem(stopped: np.ndarray) -> str:
     """Why the verdict is undetermined for the stopped fractions ``stopped`` (by width,
     narrowest first; module docstring), or "" when it is determined."""
@@ -104,8 +109,8 @@ def statistics(result: xr.Dataset) -> xr.Dataset:
         out[f"rate_{q}"] = (("fit", "iteration", "layer"), _rates(result, devs[q]), {
             "long_name": f"slope of log RMS deviation of {q} against log width, with 95% interval (theory -1/2)"})
         p = p_last[q]
-        verdict = np.where(~np.isfinite(p), NO_PREDICTION, np.where(
-            problem != "", UNDETERMINED, np.where(p > ALPHA / max(checks, 1), CONSISTENT, DEVIATES)))
+        verdict = _t_test(p, checks)
+        verdict = np.where((verdict != NO_PREDICTION) & (problem != ""), UNDETERMINED, verdict)
         out[f"verdict_{q}"] = (("iteration", "layer"), verdict.astype(np.int8), {
             "long_name": f"{q} at the largest width: t-test of mean deviation = 0, Bonferroni over the checks "
                          "(undetermined when too many runs stopped)",
@@ -150,8 +155,7 @@ def tested(result: xr.Dataset, q: str) -> np.ndarray:
     """(iteration, layer) t-test outcomes on the completed runs (CONSISTENT, DEVIATES,
     NO_PREDICTION), whether or not the verdict is undetermined."""
     p = result[f"deviation_{q}"].sel(statistic="p_value").isel(scale=-1).transpose("iteration", "layer").values
-    checks = max(result[f"verdict_{q}"].attrs["checks"], 1)
-    return np.where(~np.isfinite(p), NO_PREDICTION, np.where(p > ALPHA / checks, CONSISTENT, DEVIATES))
+    return _t_test(p, result[f"verdict_{q}"].attrs["checks"])
 
 
 def _percent(f: float) -> str:
