@@ -35,6 +35,10 @@ MAX_BREAKS = max(4, hardtanh.MAX_BREAKS)  # most breakpoints any factor's prox h
 # by code: is the prox positively homogeneous in (a, c), so linear on sectors between rays
 # from the origin (its breakpoints are a = beta c)?  The SE integrates those in closed form.
 CONIC = np.array([True, True, False])
+JUMPS = np.array([True, False, True])  # by code: can the prox jump (PWL: relu MAP; HARDTANH)?
+CENTRAL, GAUSSIAN, FLAT_TOP = 0, 1, 2  # how a divergence with a step treats the jumps
+JUMP_PROBE = 1e-10  # relative offset at which ``_jump`` reads the prox on either side of a breakpoint
+JUMP_FLOOR = 1e-7  # a breakpoint whose jump is below this (relative) is a kink: the prox is continuous there
 
 
 @njit(cache=True)
@@ -183,29 +187,114 @@ def activation_breakpoints(code, par, nv, c, gp, gm):
 
 
 @njit(cache=True)
-def activation_prox_vector(code, par, nv, a, c, gp, gm, xhat, zhat, step):
+def jump_kernel(kernel, u):
+    """K(u) of a kernel estimate of the prox's jump term (docs/state_evolution.md, section 5):
+    GAUSSIAN, the standard normal density (order 2: bias O(h^2)); FLAT_TOP, the trapezoidal
+    flat-top kernel 4 sin(3u/4) sin(u/4) / (pi u^2) = 4 s^2 (3 - 4 s^2) / (pi u^2), s = sin(u/4),
+    whose Fourier transform is 1 on |w| <= 1/2 and falls linearly to 0 at |w| = 1 (infinite
+    order: bias O(exp(-1 / (8 h^2 gam))) on a message density smoothed by N(0, 1/gam))."""
+    if kernel == GAUSSIAN:
+        return np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
+    if u == 0.0:
+        return 0.75 / np.pi
+    s2 = np.sin(0.25 * u) ** 2
+    return 4.0 * s2 * (3.0 - 4.0 * s2) / (np.pi * u * u)
+
+
+@njit(cache=True)
+def _jump(code, par, nv, a, c, gp, gm, s, along_a):
+    """The jump g(s + d) - g(s - d), d = JUMP_PROBE (|s| + 1), of x*(., c) at a = s (``along_a``)
+    or of z*(a, .) at c = s: about 0 where the prox is continuous."""
+    d = JUMP_PROBE * (abs(s) + 1.0)
+    if along_a:
+        return activation_prox(code, par, nv, s + d, c, gp, gm)[0] - activation_prox(code, par, nv, s - d, c, gp, gm)[0]
+    return activation_prox(code, par, nv, a, s + d, gp, gm)[1] - activation_prox(code, par, nv, a, s - d, gp, gm)[1]
+
+
+@njit(cache=True)
+def jump_lines(code, par, nv, gp, gm, along_a, lines):
+    """The jumps of a conic prox, whose breakpoints are lines a = beta_k c: rows
+    (beta_k, J_k(+1), J_k(-1)) of ``lines`` (MAX_BREAKS x 3), J_k(+-1) the jump of x*(., c)
+    at a = beta_k c for c = +-1 (``along_a``), or of z*(a, .) at c = a / beta_k for a = +-1.
+    By homogeneity the jump at (a, c) is |c| J_k(sign c) (along a) or |a| J_k(sign a).
+    Returns the count of lines on which the prox jumps."""
+    br = np.empty(MAX_BREAKS)
+    count = 0
+    for k in range(activation_breakpoints_into(code, par, nv, 1.0, gp, gm, br)):
+        beta = br[k]
+        if along_a:
+            jp = _jump(code, par, nv, 0.0, 1.0, gp, gm, beta, True)
+            jm = _jump(code, par, nv, 0.0, -1.0, gp, gm, -beta, True)
+        elif beta != 0.0:  # a = 0 c never crosses a section a = const
+            jp = _jump(code, par, nv, 1.0, 0.0, gp, gm, 1.0 / beta, False)
+            jm = _jump(code, par, nv, -1.0, 0.0, gp, gm, -1.0 / beta, False)
+        else:
+            continue
+        floor = JUMP_FLOOR * (abs(beta) + 1.0)
+        jp, jm = jp if abs(jp) > floor else 0.0, jm if abs(jm) > floor else 0.0
+        repeated = False
+        for m in range(count):
+            repeated = repeated or abs(lines[m, 0] - beta) <= 2.0 * JUMP_PROBE * (abs(beta) + 1.0)
+        if not repeated and (jp != 0.0 or jm != 0.0):
+            lines[count, 0], lines[count, 1], lines[count, 2] = beta, jp, jm
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def jump_term(lines, count, a, c, h, kernel, along_a):
+    """sum_k J_k K((u - s_k) / h) / h over the jump lines (``jump_lines``) crossed by the
+    section of the prox along u = a (s_k = beta_k c) or u = c (s_k = a / beta_k): the kernel
+    estimate of E[J delta(u - s)], the jump part of the Stein divergence."""
+    total = 0.0
+    for k in range(count):
+        if along_a:
+            u, w = a - lines[k, 0] * c, c
+        else:
+            u, w = c - a / lines[k, 0], a
+        jump = w * lines[k, 1] if w >= 0.0 else -w * lines[k, 2]
+        total += jump * jump_kernel(kernel, u / h) / h
+    return total
+
+
+@njit(cache=True)
+def activation_prox_vector(code, par, nv, a, c, gp, gm, xhat, zhat, step, kernel):
     """Componentwise prox; fills x*, z* and returns the divergences (<dx*/da>, <dz*/dc>).
 
     ``step`` = 0: the a.e. derivative ("ae", the seed's formula: blind to the jumps of the
-    relu MAP prox).  ``step`` > 0: the central difference (g(u + h) - g(u - h)) / (2 h)
-    with h = step / sqrt(gam) of that input ("jump": it counts the jumps within h, and
-    tends to the Stein divergence E[g'] in the distribution sense as h -> 0).
+    relu MAP prox).  ``step`` > 0, ``kernel`` = CENTRAL: the central difference
+    (g(u + h) - g(u - h)) / (2 h) with h = step / sqrt(gam) of that input ("jump": it counts
+    the jumps within h, and tends to the Stein divergence E[g'] in the distribution sense as
+    h -> 0).  ``kernel`` = GAUSSIAN or FLAT_TOP: the a.e. derivative plus the kernel estimate
+    of the jump term with bandwidth h (``jump_term``; conic factors only).
     """
     sa = 0.0
     sc = 0.0
     measured = np.isinf(gm)
+    lines_a, lines_c = np.empty((MAX_BREAKS, 3)), np.empty((MAX_BREAKS, 3))
+    count_a = count_c = 0
+    if step > 0.0 and kernel != CENTRAL:
+        count_a = jump_lines(code, par, nv, gp, gm, True, lines_a)
+        if not measured:
+            count_c = jump_lines(code, par, nv, gp, gm, False, lines_c)
     for i in range(a.size):
         x, z, dxa, dzc = activation_prox(code, par, nv, a[i], c[i], gp, gm)
         xhat[i] = x
         zhat[i] = z
         if step > 0.0:
             ha = step / np.sqrt(gp)
-            dxa = (activation_prox(code, par, nv, a[i] + ha, c[i], gp, gm)[0]
-                   - activation_prox(code, par, nv, a[i] - ha, c[i], gp, gm)[0]) / (2.0 * ha)
+            if kernel == CENTRAL:
+                dxa = (activation_prox(code, par, nv, a[i] + ha, c[i], gp, gm)[0]
+                       - activation_prox(code, par, nv, a[i] - ha, c[i], gp, gm)[0]) / (2.0 * ha)
+            else:
+                dxa += jump_term(lines_a, count_a, a[i], c[i], ha, kernel, True)
             if not measured:
                 hc = step / np.sqrt(gm)
-                dzc = (activation_prox(code, par, nv, a[i], c[i] + hc, gp, gm)[1]
-                       - activation_prox(code, par, nv, a[i], c[i] - hc, gp, gm)[1]) / (2.0 * hc)
+                if kernel == CENTRAL:
+                    dzc = (activation_prox(code, par, nv, a[i], c[i] + hc, gp, gm)[1]
+                           - activation_prox(code, par, nv, a[i], c[i] - hc, gp, gm)[1]) / (2.0 * hc)
+                else:
+                    dzc += jump_term(lines_c, count_c, a[i], c[i], hc, kernel, False)
         sa += dxa
         sc += dzc
     return sa / a.size, sc / a.size

@@ -142,7 +142,8 @@ def _minus_bias(x, b, out):
 
 
 @njit(cache=True)
-def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_steps, out, valid, zhat_plus, zhat_minus):
+def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_steps, div_kernel, out, valid, zhat_plus,
+               zhat_minus):
     """Run ML-VAMP on the B signals ``signals`` through ``net`` (``kernels.layout``), with
     gam_plus (B, L); fills ``out`` (B, N_RECORDS, iterations, L), ``valid`` (B,), the count
     of valid iterations of each signal, and the last estimates zhat^+_l, zhat^-_l
@@ -150,7 +151,8 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_steps, 
 
     ``signals.r_minus``/``signals.gam_minus`` hold the initial r^-_l, gam^-_l (l = 0..L-1) and are updated;
     ``gam_plus`` is used (as the frozen gam^+_l) only when ``frozen``.  ``jump_steps[j]``:
-    the divergence of activation map j, 0 for the a.e. derivative, else a central difference
+    the divergence of activation map j, 0 for the a.e. derivative, else the step of a central
+    difference or the bandwidth of a kernel estimate of the jumps, as ``div_kernel`` says
     (``kernels.activations.activation_prox_vector``).
     A signal stops at the first alpha outside (0, 1) or not finite, non-finite error or
     non-positive precision (``valid`` = that iteration; its estimates are NaN); the others go on.
@@ -207,7 +209,8 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_steps, 
                     for b in active_signals(active):
                         _, alpha[b] = activation_prox_vector(act_code[j], act_par[j], nv[j], r_plus[b, p0:p1],
                                                              r_minus[b, a0:a1], gam_plus[b, j], gam_minus[b, l],
-                                                             work[b, :n_out], zhat_plus[b, a0:a1], jump_steps[j])
+                                                             work[b, :n_out], zhat_plus[b, a0:a1], jump_steps[j],
+                                                             div_kernel)
             for b in range(B):
                 if active[b]:
                     gam = _accept(out[b], PLUS_ROWS, t, l, zhat_plus[b, a0:a1], z0[b, a0:a1], bvar[a0:a1], alpha[b],
@@ -241,7 +244,7 @@ def mlvamp_run(net, signals, gam_plus, frozen, iterations, damping, jump_steps, 
                     c = y[b] if measured else r_minus[b, q0:q1]
                     alpha[b], _ = activation_prox_vector(act_code[j], act_par[j], nv[j], r_plus[b, p0:p1], c,
                                                          gam_plus[b, j], gm, zhat_minus[b, p0:p1], work[b, :n_out],
-                                                         jump_steps[j])
+                                                         jump_steps[j], div_kernel)
             for b in range(B):
                 if active[b]:
                     gam = _accept(out[b], MINUS_ROWS, t, j, zhat_minus[b, p0:p1], z0[b, p0:p1], bvar[p0:p1], alpha[b],

@@ -51,7 +51,7 @@ def run_mlvamp(net: Network, iterations: int, frozen: tuple | None = None) -> Es
     run = net.spec.run
     steps = np.array([run.step(layer.dim) for layer in net.spec.layers])
     mlvamp.mlvamp_run(arrays, signals, gam_plus, frozen is not None, iterations, np.array(run.damping),
-                      steps, out, valid, zhat_plus, zhat_minus)
+                      steps, run.kernel, out, valid, zhat_plus, zhat_minus)
     cuts = arrays.voff[1:L]
     return Estimates(out, valid, np.split(zhat_plus, cuts, axis=1), np.split(zhat_minus, cuts, axis=1))
 

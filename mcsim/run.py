@@ -8,7 +8,12 @@ a.e. derivative of the prox (the seed's alpha), or "jump", the central differenc
 or "stein", the same central difference with a step that shrinks with the width n of the
 activation, h = jump_step (n / STEIN_WIDTH)^(-1/5) / sqrt(gam), a consistent estimator
 of the Stein divergence (bias O(h^2) -> 0, variance O(1 / (h n)) -> 0; docs/state_evolution.md,
-section 5), which its SE then uses.
+section 5), which its SE then uses.  Two more consistent estimators take the a.e. derivative
+and add a kernel estimate of the jump term, sum_k J_k K((u - s_k) / h) / h over the prox's
+jumps J_k at s_k: "kernel", the Gaussian kernel with h = jump_step (n / STEIN_WIDTH)^(-1/5)
+/ sqrt(gam) (bias O(h^2)), and "flattop", the flat-top kernel of infinite order with
+h = jump_step sqrt(ln STEIN_WIDTH / ln n) / sqrt(gam), whose default 1 / sqrt(8 ln n) puts
+the bias bound exp(-1 / (8 h^2 gam)) at 1/n while the variance falls as 1/n up to a log.
 
 A :class:`RunSpec` is part of every network spec (its ``[run]`` table), so whatever runs
 the algorithm (``simulate``, ``run_network``, a study) and whatever predicts it
@@ -24,8 +29,11 @@ from .validation import check_keys, fail, number, table
 
 DAMPING_KEYS = ("mean_plus", "mean_minus", "precision_plus", "precision_minus")
 DIVERGENCES = {"ae": "a.e. derivative", "jump": "central difference",
-               "stein": "central difference, step shrinking with width"}
-DEFAULT_JUMP_STEP = {"jump": 0.02, "stein": 0.3}
+               "stein": "central difference, step shrinking with width",
+               "kernel": "a.e. derivative + Gaussian kernel estimate of the jumps",
+               "flattop": "a.e. derivative + flat-top kernel estimate of the jumps"}
+CONSISTENT = ("stein", "kernel", "flattop")  # estimators of the Stein divergence, which their SE uses
+DEFAULT_JUMP_STEP = {"jump": 0.02, "stein": 0.3, "kernel": 0.2, "flattop": 1.0 / np.sqrt(8.0 * np.log(1000.0))}
 STEIN_WIDTH = 1000  # the width at which the stein step is jump_step
 
 
@@ -51,7 +59,8 @@ def damping_factors(value, where: str = "run.damping") -> tuple[float, float, fl
 @dataclass(frozen=True)
 class RunSpec:
     """Damping factors (d_r^+, d_r^-, d_gam^+, d_gam^-) and the activations' divergence;
-    ``jump_step`` is the step of "jump", or of "stein" at width STEIN_WIDTH (0 with "ae")."""
+    ``jump_step`` is the step of "jump", or the step (bandwidth) of a consistent estimator
+    at width STEIN_WIDTH (0 with "ae")."""
 
     damping: tuple = (1.0, 1.0, 1.0, 1.0)
     divergence: str = "ae"
@@ -60,17 +69,17 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d, where: str = "run") -> "RunSpec":
         """Validate a ``[run]`` table: ``damping`` (``damping_factors``), ``divergence``
-        ("ae", "jump" or "stein"), ``jump_step`` (with "jump", default 0.02, or "stein",
-        default 0.3)."""
+        (a key of ``DIVERGENCES``), ``jump_step`` (not with "ae"; defaults
+        ``DEFAULT_JUMP_STEP``)."""
         d = table(d, where)
         check_keys(d, {"damping", "divergence", "jump_step"}, set(), where)
         damping = damping_factors(d.get("damping", 1.0), f"{where}.damping")
         divergence = d.get("divergence", "ae")
         if divergence not in DIVERGENCES:
-            fail(f"{where}.divergence", "must be 'ae' (a.e. derivative), 'jump' (central difference) or "
-                 f"'stein' (central difference, step shrinking with width), got {divergence!r}")
+            known = "; ".join(f"'{k}' ({v})" for k, v in DIVERGENCES.items())
+            fail(f"{where}.divergence", f"must be one of {known}, got {divergence!r}")
         if "jump_step" in d and divergence == "ae":
-            fail(f"{where}.jump_step", "only with divergence = 'jump' or 'stein'")
+            fail(f"{where}.jump_step", "not with divergence = 'ae', which has no step")
         step = number(d.get("jump_step", DEFAULT_JUMP_STEP[divergence]), f"{where}.jump_step", positive=True) \
             if divergence != "ae" else 0.0
         return cls(damping, divergence, step)
@@ -86,10 +95,23 @@ class RunSpec:
         return d | ({"jump_step": self.jump_step} if self.divergence != "ae" else {})
 
     def step(self, width: int) -> float:
-        """The central difference's step (times sqrt(gam)) at an activation of ``width``."""
-        if self.divergence == "stein":
+        """The step or bandwidth h (times sqrt(gam)) of the divergence at an activation of ``width``."""
+        if self.divergence in ("stein", "kernel"):
             return self.jump_step * (width / STEIN_WIDTH) ** -0.2
+        if self.divergence == "flattop":
+            return self.jump_step * np.sqrt(np.log(STEIN_WIDTH) / np.log(max(width, 2)))
         return self.jump_step
+
+    @property
+    def kernel(self) -> int:
+        """How the kernel treats the jumps (``kernels.activations``: CENTRAL, GAUSSIAN, FLAT_TOP)."""
+        from .kernels.activations import CENTRAL, FLAT_TOP, GAUSSIAN
+        return {"kernel": GAUSSIAN, "flattop": FLAT_TOP}.get(self.divergence, CENTRAL)
+
+    @property
+    def consistent(self) -> bool:
+        """Does the divergence estimate the Stein divergence, so that its SE uses alpha = Stein?"""
+        return self.divergence in CONSISTENT
 
     @property
     def undamped(self) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .factors import ACTIVATION_KINDS, LAYER_KINDS, InputSpec, LinearSpec, activation_from_dict
+from .kernels.activations import CENTRAL, CONIC
 from .run import RunSpec
 from .validation import SpecError, check_keys, fail, number, read_toml, table
 
@@ -60,6 +61,12 @@ class NetworkSpec:
                 fail(f"{where}.kind", f"unknown kind {kind!r} (known: {', '.join(LAYER_KINDS)})")
             layers.append(layer)
             prev_dim = layer.dim
+        if run.kernel != CENTRAL:
+            for i, layer in enumerate(layers):
+                if layer.kind != "linear" and not CONIC[layer.code]:
+                    fail(f"layers[{i}].kind", f"divergence = {run.divergence!r} needs a prox whose breakpoints are "
+                         f"lines through 0, which only conic activations (relu family, lifted relu) have; "
+                         f"use 'stein' or 'jump' with {layer.kind!r}")
         if layers[-1].noise_var <= 0:
             fail(f"layers[{len(layers) - 1}].noise_var",
                  "the measurement (last map) must be noisy: MAP with y fixed needs noise_var > 0")

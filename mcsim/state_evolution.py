@@ -188,7 +188,7 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     def activation(j, direction, gp, gm):
         layer, b = spec.layers[j], spec.bias_atoms(j)
         out_msg = None if j == L - 1 else minus[j + 1]
-        stein = spec.run.divergence == "stein"  # alpha = the Stein divergence, the limit of its shrinking step
+        stein = spec.run.consistent  # alpha = the Stein divergence, the limit of its shrinking step
         step = 0.0 if stein else spec.run.step(layer.dim)
         if memory:
             return layer.se_population(direction, pops[j], b, chi[j], plus[j], out_msg, gp, gm, step, tol, stein)

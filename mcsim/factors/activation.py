@@ -108,7 +108,8 @@ class Activation:
         a = b + X + plus.beta(plus.n - 1) * X + pop.noise("a", plus)
         c = Z if minus is None else Z + minus.beta(minus.n - 1) * Z + pop.noise("c", minus)
         x, z = np.empty(pop.size), np.empty(pop.size)
-        activations.activation_prox_vector(self.code, self.par, self.noise_var, a, c, gp, gm, x, z, 0.0)
+        activations.activation_prox_vector(self.code, self.par, self.noise_var, a, c, gp, gm, x, z, 0.0,
+                                           activations.CENTRAL)
         if direction == "plus":
             return pop.output("plus", exact, extrinsic_error(z - Z, c - Z, exact.alpha), Z)
         return pop.output("minus", exact, extrinsic_error(x - b - X, a - b - X, exact.alpha), X)
