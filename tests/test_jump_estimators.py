@@ -120,3 +120,22 @@ def test_flat_top_is_the_least_noisy_consistent_estimator_at_large_width(draws):
         sd = ds.alpha.std("draw", ddof=1)
         assert np.all(sd.sel(divergence="flattop") <= sd.sel(divergence="stein") * (1 + 2 * np.sqrt(2.0 / (2 * R))))
         assert np.all(sd.sel(divergence="flattop") < sd.sel(divergence="jump"))
+
+
+@pytest.mark.parametrize("divergence,K", [
+    ("kernel", lambda u: np.exp(-u * u / 2) / np.sqrt(2 * np.pi)),
+    ("flattop", lambda u: 4 * np.sin(0.75 * u) * np.sin(0.25 * u) / (np.pi * u * u))])
+def test_one_component_adds_its_jump_times_the_run_kernel(divergence, K):
+    """A single relu component at distance u h from its jump line, through the run variant's
+    kernel code and bandwidth: <dx*/da> = a.e. derivative + J K(u) / h."""
+    run = NetworkSpec.from_dict(dict(TALK, run={"divergence": divergence})).run
+    par, nv, gp, gm, width = np.array([0.0, 0.0]), 0.01, 2.0, 3.0, 5000
+    lines = np.empty((MAX_BREAKS, 3))
+    assert jump_lines(PWL, par, nv, gp, gm, True, lines) == 1
+    beta, jp = lines[0, 0], lines[0, 1]
+    h = run.step(width) / np.sqrt(gp)
+    for c, u in ((1.3, 0.7), (0.4, -2.5), (2.0, 9.0)):
+        a, x, z = np.array([beta * c + u * h]), np.empty(1), np.empty(1)
+        ae = activation_prox_vector(PWL, par, nv, a, np.array([c]), gp, gm, x, z, 0.0, CENTRAL)[0]
+        est = activation_prox_vector(PWL, par, nv, a, np.array([c]), gp, gm, x, z, run.step(width), run.kernel)[0]
+        assert est - ae == pytest.approx(c * jp * K(u) / h, rel=1e-9)
