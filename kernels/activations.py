@@ -36,7 +36,7 @@ MAX_BREAKS = max(4, hardtanh.MAX_BREAKS)  # most breakpoints any factor's prox h
 # from the origin (its breakpoints are a = beta c)?  The SE integrates those in closed form.
 CONIC = np.array([True, True, False])
 JUMPS = np.array([True, False, True])  # by code: can the prox jump (PWL: relu MAP; HARDTANH)?
-CENTRAL, GAUSSIAN, FLAT_TOP = 0, 1, 2  # how a divergence with a step treats the jumps
+CENTRAL, GAUSS_KERNEL, FLAT_TOP = 0, 1, 2  # how a divergence with a step treats the jumps
 JUMP_PROBE = 1e-10  # relative offset at which ``_jump`` reads the prox on either side of a breakpoint
 JUMP_FLOOR = 1e-7  # a breakpoint whose jump is below this (relative) is a kink: the prox is continuous there
 
@@ -189,11 +189,11 @@ def activation_breakpoints(code, par, nv, c, gp, gm):
 @njit(cache=True)
 def jump_kernel(kernel, u):
     """K(u) of a kernel estimate of the prox's jump term (docs/state_evolution.md, section 5):
-    GAUSSIAN, the standard normal density (order 2: bias O(h^2)); FLAT_TOP, the trapezoidal
+    GAUSS_KERNEL, the standard normal density (order 2: bias O(h^2)); FLAT_TOP, the trapezoidal
     flat-top kernel 4 sin(3u/4) sin(u/4) / (pi u^2) = 4 s^2 (3 - 4 s^2) / (pi u^2), s = sin(u/4),
     whose Fourier transform is 1 on |w| <= 1/2 and falls linearly to 0 at |w| = 1 (infinite
     order: bias O(exp(-1 / (8 h^2 gam))) on a message density smoothed by N(0, 1/gam))."""
-    if kernel == GAUSSIAN:
+    if kernel == GAUSS_KERNEL:
         return np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
     if u == 0.0:
         return 0.75 / np.pi
@@ -265,7 +265,7 @@ def activation_prox_vector(code, par, nv, a, c, gp, gm, xhat, zhat, step, kernel
     relu MAP prox).  ``step`` > 0, ``kernel`` = CENTRAL: the central difference
     (g(u + h) - g(u - h)) / (2 h) with h = step / sqrt(gam) of that input ("jump": it counts
     the jumps within h, and tends to the Stein divergence E[g'] in the distribution sense as
-    h -> 0).  ``kernel`` = GAUSSIAN or FLAT_TOP: the a.e. derivative plus the kernel estimate
+    h -> 0).  ``kernel`` = GAUSS_KERNEL or FLAT_TOP: the a.e. derivative plus the kernel estimate
     of the jump term with bandwidth h (``jump_term``; conic factors only).
     """
     sa = 0.0

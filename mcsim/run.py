@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels.activations import CENTRAL, FLAT_TOP, GAUSS_KERNEL
 from .validation import check_keys, fail, number, table
 
 DAMPING_KEYS = ("mean_plus", "mean_minus", "precision_plus", "precision_minus")
@@ -104,9 +105,8 @@ class RunSpec:
 
     @property
     def kernel(self) -> int:
-        """How the kernel treats the jumps (``kernels.activations``: CENTRAL, GAUSSIAN, FLAT_TOP)."""
-        from .kernels.activations import CENTRAL, FLAT_TOP, GAUSSIAN
-        return {"kernel": GAUSSIAN, "flattop": FLAT_TOP}.get(self.divergence, CENTRAL)
+        """How the kernel treats the jumps (``kernels.activations``: CENTRAL, GAUSS_KERNEL, FLAT_TOP)."""
+        return {"kernel": GAUSS_KERNEL, "flattop": FLAT_TOP}.get(self.divergence, CENTRAL)
 
     @property
     def consistent(self) -> bool:

@@ -1,7 +1,8 @@
-"""The divergence estimators side by side at the SE's fixed point (issue 17): for each
-relu MAP network of the estimators map and each hidden relu map and direction, R draws
-of the n components the damped Stein SE says the map sees (``mcsim.estimators``), and
-every estimator's bias against the SE's Stein divergence and its spread sd sqrt(n).
+"""The divergence estimators side by side at one SE state (issue 17): for each relu MAP
+network of the estimators map and each hidden relu map and direction, R draws of the n
+components that the undamped Stein SE says the map sees in the last iteration the map
+judges (``mcsim.estimators``), and every estimator's bias against the SE's Stein
+divergence and its spread sd sqrt(n).
 
     python studies/jump_estimators.py [REPEATS]
 """
@@ -16,12 +17,12 @@ from mcsim.estimators import DIRECTIONS, divergence_draws
 
 NETWORKS = ("talk", "relu_stochastic", "talk_leaky")
 WIDTHS = (10 ** 3, 10 ** 4, 10 ** 5)
-ITERATIONS = 30  # of the SE damped 0.5: at its fixed point to 1e-6
+ITERATIONS = 10  # as the estimators map: the state of its last iteration, t = 9
 
 
 def rows(name: str, repeats: int):
     spec = mcsim.NetworkSpec.from_toml(Path(__file__).parent / "networks" / f"{name}.toml")
-    se = mcsim.state_evolution(spec, iterations=ITERATIONS, run={"divergence": "flattop", "damping": 0.5})
+    se = mcsim.state_evolution(spec, iterations=ITERATIONS, run={"divergence": "flattop"})
     for j, layer in enumerate(spec.layers[:-1]):
         if layer.kind == "linear":
             continue

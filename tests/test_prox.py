@@ -146,7 +146,7 @@ def test_jump_divergence_is_the_derivative_where_the_prox_is_affine(code, slope,
     """The "jump" divergence (g(u + h) - g(u - h)) / 2h equals the a.e. derivative wherever g
     is affine on [u - h, u + h]: everywhere for the identity, away from the kink for the
     lifted relu (components within 2h of it are left out)."""
-    from mcsim.kernels.activations import activation_prox_vector
+    from mcsim.kernels.activations import CENTRAL, FLAT_TOP, GAUSS_KERNEL, activation_prox_vector
     rng = np.random.default_rng(RNG_SEED)
     a, c = rng.normal(0, 2, 2000), rng.normal(0, 2, 2000)
     gp, step = 1.5, 0.02
@@ -155,6 +155,8 @@ def test_jump_divergence_is_the_derivative_where_the_prox_is_affine(code, slope,
         far = np.abs(k2 * a + gm * c) > 4 * step * (k2 / np.sqrt(gp) + gm / np.sqrt(gm))
         a, c = a[far], c[far]
     x, z = np.empty(a.size), np.empty(a.size)
-    ae = activation_prox_vector(code, _par(slope, nu), nv, a, c, gp, gm, x, z, 0.0)
-    jump = activation_prox_vector(code, _par(slope, nu), nv, a, c, gp, gm, x, z, step)
+    ae = activation_prox_vector(code, _par(slope, nu), nv, a, c, gp, gm, x, z, 0.0, CENTRAL)
+    jump = activation_prox_vector(code, _par(slope, nu), nv, a, c, gp, gm, x, z, step, CENTRAL)
     np.testing.assert_allclose(jump, ae, rtol=1e-9)
+    for kernel in (GAUSS_KERNEL, FLAT_TOP):  # a continuous prox has no jump lines: the kernel estimators are a.e.
+        assert activation_prox_vector(code, _par(slope, nu), nv, a, c, gp, gm, x, z, 0.1, kernel) == ae
