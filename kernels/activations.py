@@ -35,7 +35,6 @@ MAX_BREAKS = max(4, hardtanh.MAX_BREAKS)  # most breakpoints any factor's prox h
 # by code: is the prox positively homogeneous in (a, c), so linear on sectors between rays
 # from the origin (its breakpoints are a = beta c)?  The SE integrates those in closed form.
 CONIC = np.array([True, True, False])
-JUMPS = np.array([True, False, True])  # by code: can the prox jump (PWL: relu MAP; HARDTANH)?
 CENTRAL, GAUSS_KERNEL, FLAT_TOP = 0, 1, 2  # how a divergence with a step treats the jumps
 JUMP_PROBE = 1e-10  # relative offset at which ``_jump`` reads the prox on either side of a breakpoint
 JUMP_FLOOR = 1e-7  # a breakpoint whose jump is below this (relative) is a kink: the prox is continuous there
