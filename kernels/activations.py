@@ -191,7 +191,7 @@ def jump_kernel(kernel, u):
     GAUSS_KERNEL, the standard normal density (order 2: bias O(h^2)); FLAT_TOP, the trapezoidal
     flat-top kernel 4 sin(3u/4) sin(u/4) / (pi u^2) = 4 s^2 (3 - 4 s^2) / (pi u^2), s = sin(u/4),
     whose Fourier transform is 1 on |w| <= 1/2 and falls linearly to 0 at |w| = 1 (infinite
-    order: bias O(exp(-1 / (8 h^2 gam))) on a message density smoothed by N(0, 1/gam))."""
+    order: bias O(exp(-v / (8 h^2))) on a message density smoothed by N(0, v))."""
     if kernel == GAUSS_KERNEL:
         return np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
     if u == 0.0:
@@ -229,7 +229,7 @@ def jump_lines(code, par, nv, gp, gm, along_a, lines):
             jm = _jump(code, par, nv, -1.0, 0.0, gp, gm, -1.0 / beta, False)
         else:
             continue
-        floor = JUMP_FLOOR * (abs(beta) + 1.0)
+        floor = JUMP_FLOOR * ((abs(beta) if along_a else 1.0 / abs(beta)) + 1.0)  # scaled as the probe's offset
         jp, jm = jp if abs(jp) > floor else 0.0, jm if abs(jm) > floor else 0.0
         repeated = False
         for m in range(count):

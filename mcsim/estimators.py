@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .kernels.activations import activation_prox_vector
+from .kernels.activations import CONIC, activation_prox_vector
 from .run import DIVERGENCES, RunSpec
 from .spec import NetworkSpec
 from .truth import signal_moments
@@ -29,14 +29,17 @@ def message_law(spec: NetworkSpec, se: xr.Dataset, j: int, t: int, direction: st
     t - 1 (``direction`` "plus", the forward update) or at t ("minus", the backward one)."""
     if spec.layers[j].kind == "linear" or j == spec.depth - 1:
         raise ValueError(f"map {j} is not a hidden activation")
+    if not CONIC[spec.layers[j].code]:
+        raise ValueError(f"map {j} ({spec.layers[j].kind}) is not conic: the kernel estimators do not apply")
     if t < 1:
         raise ValueError("iteration t >= 1: at t = 0 the forward pass sees the initial messages")
     S, chi = signal_moments(spec)
     fwd, back = se.isel(iteration=t), se.isel(iteration=t - 1 if direction == "plus" else t)
     beta_a = float(fwd.rp_overlap[j]) / chi[j]
     beta_c = float(back.rm_overlap[j + 1]) / S[j + 1]
-    return dict(chi=chi[j], bias=spec.bias_atoms(j), beta_a=beta_a, v_a=float(fwd.rp_mse[j]) - beta_a ** 2 * chi[j],
-                beta_c=beta_c, v_c=float(back.rm_mse[j + 1]) - beta_c ** 2 * S[j + 1],
+    return dict(chi=chi[j], bias=spec.bias_atoms(j), beta_a=beta_a,
+                v_a=max(0.0, float(fwd.rp_mse[j]) - beta_a ** 2 * chi[j]), beta_c=beta_c,
+                v_c=max(0.0, float(back.rm_mse[j + 1]) - beta_c ** 2 * S[j + 1]),
                 gp=float(fwd.gamma_plus[j]), gm=float(back.gamma_minus[j + 1]))
 
 

@@ -13,6 +13,7 @@ from mcsim.run import RunSpec
 from mcsim.spec import NetworkSpec, SpecError
 
 from .conftest import TALK
+from .se_check import assert_se_agrees
 
 
 def _fourier(kernel, w, X=4000.0):
@@ -26,7 +27,7 @@ def _fourier(kernel, w, X=4000.0):
 @pytest.mark.parametrize("w", [0.0, 0.2, 0.4, 0.75, 1.5])
 def test_kernels_have_their_fourier_transforms(w):
     """Gaussian: exp(-w^2 / 2); flat-top: 1 on |w| <= 1/2, 2 (1 - |w|) on 1/2..1, 0 beyond
-    (so it integrates to 1 and every moment of order >= 2 vanishes: infinite order)."""
+    (so it integrates to 1 and its transform is flat at 0: infinite order)."""
     assert _fourier(GAUSS_KERNEL, w) == pytest.approx(np.exp(-0.5 * w * w), abs=1e-10)
     flat = 1.0 if w <= 0.5 else max(0.0, 2.0 * (1.0 - w))
     assert _fourier(FLAT_TOP, w) == pytest.approx(flat, abs=1e-5)
@@ -38,7 +39,7 @@ def test_flat_top_kernel_near_zero():
         assert jump_kernel(FLAT_TOP, u) == pytest.approx(0.75 / np.pi * (1 - 15 / 144 * u * u), rel=1e-12)
 
 
-@pytest.mark.parametrize("slope,gm", [(0.0, 3.0), (0.1, 3.0), (0.0, np.inf), (0.0, 0.2), (1.0, 3.0)])
+@pytest.mark.parametrize("slope,gm", [(0.0, 3.0), (0.1, 3.0), (1e-4, 0.2), (0.0, np.inf), (0.0, 0.2), (1.0, 3.0)])
 def test_jump_lines_are_every_jump_of_the_prox(slope, gm):
     """On fine grids of sections (x*(., c) for fixed c, z*(a, .) for fixed a), every step of the
     prox larger than its smooth change is on a jump line, with the jump |c| J(sign c)
@@ -113,14 +114,19 @@ def test_flat_top_estimates_the_stein_divergence(draws):
         assert np.all(np.abs(_z(ds, "ae")) > Z_MAX), _z(ds, "ae")
 
 
-def test_flat_top_is_the_least_noisy_consistent_estimator_at_large_width(draws):
-    """Its bandwidth shrinks as (ln n)^(-1/2), the others' as n^(-1/5): at n = 10^4 its spread
-    is below the central difference's (measured 0.38 vs 0.43 sqrt(n) at map 3).  Each sd has a
-    relative standard error of 1/sqrt(2 R) = 5 %; the check asks flat-top <= stein + 2 of them."""
+def test_flat_top_is_less_noisy_than_the_central_difference(draws):
+    """Its bandwidth shrinks as (ln n)^(-1/2), the central difference's step as n^(-1/5): at
+    n = 10^4 its spread is below stein's (measured ratio 0.89-0.90).  The estimators see the
+    same draws, so the ratio of spreads is tested paired: its bootstrap standard error
+    (2000 resamples of the draws) puts the ratio's one-sided 99.95 % bound below 1
+    (z 3.29, Bonferroni over the 2 maps at 1e-3)."""
+    rng = np.random.default_rng(3)
     for ds in draws:
-        sd = ds.alpha.std("draw", ddof=1)
-        assert np.all(sd.sel(divergence="flattop") <= sd.sel(divergence="stein") * (1 + 2 * np.sqrt(2.0 / (2 * R))))
-        assert np.all(sd.sel(divergence="flattop") < sd.sel(divergence="jump"))
+        f, s = (ds.alpha.sel(divergence=d, direction="minus").values for d in ("flattop", "stein"))
+        boot = rng.integers(0, R, (2000, R))
+        ratios = f[boot].std(1, ddof=1) / s[boot].std(1, ddof=1)
+        ratio = f.std(ddof=1) / s.std(ddof=1)
+        assert ratio + 3.29 * ratios.std(ddof=1) < 1.0, (ratio, ratios.std(ddof=1))
 
 
 @pytest.mark.parametrize("divergence,K", [
@@ -135,8 +141,45 @@ def test_one_component_adds_its_jump_times_the_run_kernel(divergence, K):
     assert jump_lines(PWL, par, nv, gp, gm, True, lines) == 1
     beta, jp = lines[0, 0], lines[0, 1]
     h = run.step(width) / np.sqrt(gp)
-    for c, u in ((1.3, 0.7), (0.4, -2.5), (2.0, 9.0)):
+    for c, u in ((1.3, 0.7), (0.4, -2.5), (2.0, 9.0), (-1.1, 0.3)):  # c < 0: no jump along a (J(-1) = 0)
         a, x, z = np.array([beta * c + u * h]), np.empty(1), np.empty(1)
         ae = activation_prox_vector(PWL, par, nv, a, np.array([c]), gp, gm, x, z, 0.0, CENTRAL)[0]
         est = activation_prox_vector(PWL, par, nv, a, np.array([c]), gp, gm, x, z, run.step(width), run.kernel)[0]
-        assert est - ae == pytest.approx(c * jp * K(u) / h, rel=1e-9)
+        assert est - ae == pytest.approx(abs(c) * (jp if c >= 0 else lines[0, 2]) * K(u) / h, rel=1e-9, abs=1e-12)
+    assert jump_lines(PWL, par, nv, gp, gm, False, lines) == 1  # along c: z*(a, .) jumps at c = a / beta
+    beta, jm = lines[0, 0], lines[0, 2]
+    h = run.step(width) / np.sqrt(gm)
+    for a, u in ((-0.9, 0.4), (-2.0, -1.5)):
+        c, x, z = np.array([a / beta + u * h]), np.empty(1), np.empty(1)
+        ae = activation_prox_vector(PWL, par, nv, np.array([a]), c, gp, gm, x, z, 0.0, CENTRAL)[1]
+        est = activation_prox_vector(PWL, par, nv, np.array([a]), c, gp, gm, x, z, run.step(width), run.kernel)[1]
+        assert est - ae == pytest.approx(abs(a) * jm * K(u) / h, rel=1e-9)
+
+
+@pytest.mark.parametrize("divergence", ["kernel", "flattop"])
+def test_kernel_runs_follow_the_stein_se(divergence):
+    """End to end: ML-VAMP with a kernel estimator on the talk network at x4 (40 networks,
+    6 iterations) agrees with the Stein SE (``se_check``'s CLT bound with its finite-n
+    allowance and Bonferroni), where the a.e. run, on the same networks, does not."""
+    spec = NetworkSpec.from_dict(TALK).scaled(4)
+    se = mcsim.state_evolution(spec, 6, run={"divergence": divergence})
+    mc = mcsim.simulate(spec, 40, 6, seed=11, n_jobs=1, run={"divergence": divergence})
+    assert_se_agrees(mc, se, ["tau_plus", "tau_minus"])
+    with pytest.raises(AssertionError):
+        assert_se_agrees(mcsim.simulate(spec, 40, 6, seed=11, n_jobs=1), se, ["tau_plus", "tau_minus"])
+
+
+def test_kernel_runs_use_their_kernel():
+    """The run passes its kernel to ML-VAMP: with one relu map of width 1000, where flattop's
+    bandwidth equals its jump_step, a flattop run is not the central difference of that step."""
+    net = {"input": {"dim": 20, "prior": {"law": "gaussian", "var": 1.0}},
+           "layers": [{"kind": "linear", "dim": 1000, "spectrum": {"law": "uniform", "low": 0.5, "high": 1.5},
+                       "bias": 0.2, "noise_var": 0.01},
+                      {"kind": "relu", "noise_var": 0.01},
+                      {"kind": "linear", "dim": 300, "spectrum": {"law": "constant", "value": 1.0}, "noise_var": 0.01}]}
+    spec = NetworkSpec.from_dict(net)
+    flat = RunSpec.from_dict({"divergence": "flattop"})
+    assert flat.step(1000) == flat.jump_step
+    runs = [mcsim.simulate(spec, 2, 3, seed=4, n_jobs=1, run=run).alpha_minus.values
+            for run in (flat.to_dict(), {"divergence": "jump", "jump_step": flat.jump_step})]
+    assert np.all(np.isfinite(runs[0])) and np.abs(runs[0] - runs[1]).max() > 1e-6
