@@ -24,6 +24,7 @@ def _fourier(kernel, w, X=4000.0):
     return 2.0 * sum(integrate.quad(f, k, k + np.pi)[0] for k in np.arange(0.0, X, np.pi))
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("w", [0.0, 0.2, 0.4, 0.75, 1.5])
 def test_kernels_have_their_fourier_transforms(w):
     """Gaussian: exp(-w^2 / 2); flat-top: 1 on |w| <= 1/2, 2 (1 - |w|) on 1/2..1, 0 beyond
@@ -33,6 +34,7 @@ def test_kernels_have_their_fourier_transforms(w):
     assert _fourier(FLAT_TOP, w) == pytest.approx(flat, abs=1e-5)
 
 
+@pytest.mark.kernels
 def test_flat_top_kernel_near_zero():
     """The product form has no cancellation: K(u) -> 3 / (4 pi) smoothly."""
     for u in (1e-12, 1e-6, 1e-3):
@@ -129,6 +131,7 @@ def test_flat_top_is_less_noisy_than_the_central_difference(draws):
         assert ratio + 3.29 * ratios.std(ddof=1) < 1.0, (ratio, ratios.std(ddof=1))
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("divergence,K", [
     ("kernel", lambda u: np.exp(-u * u / 2) / np.sqrt(2 * np.pi)),
     ("flattop", lambda u: 4 * np.sin(0.75 * u) * np.sin(0.25 * u) / (np.pi * u * u))])
