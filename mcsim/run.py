@@ -13,7 +13,8 @@ and add a kernel estimate of the jump term, sum_k J_k K((u - s_k) / h) / h over 
 jumps J_k at s_k: "kernel", the Gaussian kernel with h = jump_step (n / STEIN_WIDTH)^(-1/5)
 / sqrt(gam) (bias O(h^2)), and "flattop", the flat-top kernel of infinite order with
 h = jump_step sqrt(ln STEIN_WIDTH / ln n) / sqrt(gam), whose default 1 / sqrt(8 ln n) puts
-the bias bound exp(-1 / (8 h^2 gam)) at 1/n while the variance falls as 1/n up to a log.
+the bias bound, of order exp(-v / (8 h^2)) for a message of error variance v, at about
+n^(-v gam) (below 1/n when v gam >= 1), while the variance falls as 1/n up to a log.
 
 A :class:`RunSpec` is part of every network spec (its ``[run]`` table), so whatever runs
 the algorithm (``simulate``, ``run_network``, a study) and whatever predicts it
