@@ -270,6 +270,8 @@ def activation_prox_vector(code, par, nv, a, c, gp, gm, xhat, zhat, step, kernel
     sa = 0.0
     sc = 0.0
     measured = np.isinf(gm)
+    ha = step / np.sqrt(gp)
+    hc = 0.0 if measured else step / np.sqrt(gm)
     lines_a, lines_c = np.empty((MAX_BREAKS, 3)), np.empty((MAX_BREAKS, 3))
     count_a = count_c = 0
     if step > 0.0 and kernel != CENTRAL:
@@ -281,14 +283,12 @@ def activation_prox_vector(code, par, nv, a, c, gp, gm, xhat, zhat, step, kernel
         xhat[i] = x
         zhat[i] = z
         if step > 0.0:
-            ha = step / np.sqrt(gp)
             if kernel == CENTRAL:
                 dxa = (activation_prox(code, par, nv, a[i] + ha, c[i], gp, gm)[0]
                        - activation_prox(code, par, nv, a[i] - ha, c[i], gp, gm)[0]) / (2.0 * ha)
             else:
                 dxa += jump_term(lines_a, count_a, a[i], c[i], ha, kernel, True)
             if not measured:
-                hc = step / np.sqrt(gm)
                 if kernel == CENTRAL:
                     dzc = (activation_prox(code, par, nv, a[i], c[i] + hc, gp, gm)[1]
                            - activation_prox(code, par, nv, a[i], c[i] - hc, gp, gm)[1]) / (2.0 * hc)

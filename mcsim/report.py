@@ -145,7 +145,7 @@ def detectable_gap(result: xr.Dataset) -> str:
     return f"{gap:.0f}%" if gap >= 10 else f"{gap:.2g}%"
 
 
-def _gap_cells(result: xr.Dataset, q: str, scale: int) -> np.ndarray:
+def gap_cells(result: xr.Dataset, q: str, scale: int) -> np.ndarray:
     """Relative gap mean/SE - 1 on (iteration, layer) at one scale."""
     mean = result[f"deviation_{q}"].sel(statistic="mean").isel(scale=scale)
     return (mean / result[f"se_{q}"].isel(scale=scale)).transpose("iteration", "layer").values
@@ -212,7 +212,7 @@ def verdict_table(result: xr.Dataset) -> str:
         lines.insert(2, f"  runs stopped by width: {_fractions(result)}")
     marks = {DEVIATES: "*", UNDETERMINED: "?"}
     for q in COMPARED:
-        gaps = _gap_cells(result, q, -1)
+        gaps = gap_cells(result, q, -1)
         verdicts = result[f"verdict_{q}"].values
         rate = result[f"rate_{q}"].isel(iteration=-1)
         lines.append(f"  {q:<10}" + "".join(f"{'t=' + str(t):>9}" for t in range(T))
@@ -227,7 +227,7 @@ def verdict_table(result: xr.Dataset) -> str:
             lines.append(f"  z_{l:<8}" + cells + "   " + fit)
     lines.append(f"  tau_minus gap at t={T - 1} by width:")
     for s in range(S):
-        gaps = _gap_cells(result, "tau_minus", s)[-1]
+        gaps = gap_cells(result, "tau_minus", s)[-1]
         dev = result["deviation_tau_minus"].isel(scale=s, iteration=-1)
         z = dev.sel(statistic="mean") / dev.sel(statistic="stderr")
         lines.append(f"    scale {float(result.scale[s]):<5g} "
@@ -260,7 +260,7 @@ def exactness_row(result: xr.Dataset) -> tuple[str, str]:
                                    f"-1/2 inside {inside}/{slopes.size} 95% CIs" + power + note)
     if not bad:
         return "no SE", "the SE stopped (alpha outside (0, 1))" + note
-    gaps = _gap_cells(result, "tau_minus", -1)[-1]
+    gaps = gap_cells(result, "tau_minus", -1)[-1]
     worst = int(np.nanargmax(np.abs(gaps)))
     return "DEVIATES", (f"tau^- gap up to {100 * gaps[worst]:+.1f}% (z_{worst}) at the largest width, "
                         f"from iteration {min(bad)}" + note)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import xarray as xr
 
-from mcsim.report import _gap_cells, exactness_row
+from mcsim.report import gap_cells, exactness_row
 
 
 def row(path: Path) -> str:
     ds = xr.open_dataset(path)
     verdict, detail = exactness_row(ds)
-    gaps = 100 * _gap_cells(ds, "tau_minus", -1)[-1]
+    gaps = 100 * gap_cells(ds, "tau_minus", -1)[-1]
     dev = ds.deviation_tau_minus.isel(scale=-1, iteration=-1)
     z = abs(dev.sel(statistic="mean") / dev.sel(statistic="stderr")).max()
     slope = detail.removeprefix("RMS slope ").split("; runs stopped")[0].replace("would detect >= ", "") \
