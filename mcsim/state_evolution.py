@@ -26,7 +26,9 @@ import numpy as np
 import xarray as xr
 
 from mcsim.kernels import mlvamp
+from mcsim.kernels.activations import CONIC
 
+from .cross import DEFAULT_DENSITY, Past
 from .dataset import trajectory_dataset
 from .factors.given import TRAINED_LABEL
 from .factors.linear import LinearSE
@@ -37,6 +39,7 @@ from .truth import signal_moments
 from .validation import check_count
 
 DEFAULT_TOL = 1e-7  # relative tolerance of the adaptive quadrature at separable factors
+CROSS_METHODS = ("quadrature", "population")  # how the SE with memory integrates cross-time moments
 
 
 class History:
@@ -121,19 +124,25 @@ class History:
 
 
 def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL, run=None, memory=None,
-                    population: int = DEFAULT_POPULATION, seed: int = 0) -> xr.Dataset:
+                    cross: str = "quadrature", population: int = DEFAULT_POPULATION, seed: int = 0,
+                    density: float = DEFAULT_DENSITY) -> xr.Dataset:
     """The SE of MAP ML-VAMP on ``spec`` run as its ``run`` says (or as ``run``, a
     :class:`mcsim.RunSpec` or ``[run]`` dict, says, as in ``mcsim.simulate``): Dataset on
     (iteration, layer) with the variables of one network's trajectory
     (``mcsim.run_network``) and the Stein divergences ``alpha_*_stein`` of every output.
 
-    ``memory``: track every message's whole history, the cross-time moments of separable
-    factors over a population of ``population`` samples seeded by ``seed`` (None: when
-    the run damps); the quadrature's relative tolerance is ``tol`` either way.
+    ``memory``: track every message's whole history and the cross-time moments of
+    separable factors (None: when the run damps), by ``cross``: "quadrature"
+    (deterministic, ``mcsim.cross``, ``density`` nodes per sd; a non-conic activation,
+    hardtanh, still takes a population) or "population" (Monte Carlo over ``population``
+    samples seeded by ``seed``, ``mcsim.population``); the quadrature's relative tolerance
+    of each update's own moments is ``tol`` either way.
     Iterations after an invalid divergence (alpha outside (0, 1)) are NaN and counted
     in ``valid_iterations``.
     """
     check_count(iterations, "iterations")
+    if cross not in CROSS_METHODS:
+        raise ValueError(f"state_evolution: cross must be one of {', '.join(CROSS_METHODS)}, got {cross!r}")
     if spec.trained:
         raise ValueError(f"state_evolution: this network has a given map: {TRAINED_LABEL} "
                          "(its rotationally invariant surrogate has one: mcsim.inpaint.surrogate_spec)")
@@ -174,6 +183,10 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         for j, pop in pops.items():  # E[T^2] of each output's consumer
             pop.power = {"plus": plus[j + 1].T2 if j + 1 < L else np.nan, "minus": minus[j].T2}
         prior_pop.power = {"plus": plus[0].T2}
+        sampled = {j for j, layer in enumerate(spec.layers) if layer.kind != "linear"
+                   and (cross == "population" or not CONIC[layer.code])}  # layers whose cross terms are sampled
+        pasts = {j: Past(density) for j in pops if j not in sampled}
+        prior_past = Past(density) if cross == "quadrature" else None
     prior_updates = 0
 
     def prior(gm):
@@ -181,6 +194,8 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         prior_updates += 1
         if inp.se_exact:
             return inp.se_closed_form(minus[0], gm, prior_updates)
+        if memory and prior_past is not None:
+            return inp.se_cross(prior_past, minus[0], gm, tol)
         if memory:
             return inp.se_population(prior_pop, minus[0], gm, tol)
         return inp.se_quadrature(*minus[0].view(), gm, tol)
@@ -190,6 +205,8 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
         out_msg = None if j == L - 1 else minus[j + 1]
         stein = spec.run.consistent  # alpha = the Stein divergence, the limit of its shrinking step
         step = 0.0 if stein else spec.run.step(layer.dim)
+        if memory and j in pasts:
+            return layer.se_cross(direction, pasts[j], b, chi[j], plus[j], out_msg, gp, gm, step, tol, stein)
         if memory:
             return layer.se_population(direction, pops[j], b, chi[j], plus[j], out_msg, gp, gm, step, tol, stein)
         return layer.se_quadrature(direction, b, chi[j], plus[j].view(), (0.0, 0.0) if out_msg is None
@@ -246,6 +263,11 @@ def state_evolution(spec: NetworkSpec, iterations: int, tol: float = DEFAULT_TOL
     ds["valid_iterations"] = valid
     ds.attrs.update(se_method="memory" if memory else "quadrature", quadrature_tol=tol)
     if memory:
-        ds.attrs.update(population=population, population_seed=seed)
+        checked = [*pasts.values(), *([prior_past] if prior_past else [])]
+        ds.attrs.update(cross_moments=cross, cross_density=max([p.density for p in checked], default=0.0),
+                        cross_self_check=max([p.self_check for p in checked], default=0.0))
+        if cross == "population" or sampled:
+            ds.attrs.update(population=population, population_seed=seed,
+                            sampled_layers=" ".join(str(j) for j in sorted(sampled)))
     ds.attrs.update(package_versions())
     return ds

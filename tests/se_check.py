@@ -42,7 +42,8 @@ SEEDS = 8
 
 def population_se(spec, iterations, population=2**16):
     """(mean, standard error) over SEEDS population SEs of ``spec`` (Datasets)."""
-    runs = [state_evolution(spec, iterations, memory=True, population=population, seed=s) for s in range(SEEDS)]
+    runs = [state_evolution(spec, iterations, memory=True, cross="population", population=population, seed=s)
+            for s in range(SEEDS)]
     stacked = xr.concat(runs, "seed")
     return stacked.mean("seed"), stacked.std("seed", ddof=1) / np.sqrt(SEEDS)
 

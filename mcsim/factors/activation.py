@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcsim.kernels import activations
+from mcsim.kernels import se_cross as sc
 from mcsim.kernels import se_quadrature as sq
 
+from ..cross import Update, gains, noise_covariance, truth_density
 from ..validation import check_keys, fail, named, number, parameters, width
 from .extrinsic import FactorOutput, extrinsic, extrinsic_error
 
@@ -113,6 +115,33 @@ class Activation:
         if direction == "plus":
             return pop.output("plus", exact, extrinsic_error(z - Z, c - Z, exact.alpha), Z)
         return pop.output("minus", exact, extrinsic_error(x - b - X, a - b - X, exact.alpha), X)
+
+
+    def se_cross(self, direction: str, past, bias: tuple, chi_in: float, plus, minus, gp, gm, step: float,
+                 tol: float, stein: bool = False) -> FactorOutput:
+        """One update's output from the input messages' histories (``minus`` None for the
+        measurement): its marginal moments by quadrature, its cross-time moments with the
+        earlier updates in ``past`` (``mcsim.cross``) by ``kernels.se_cross``; ``step``,
+        ``stein`` as in :meth:`se_quadrature`."""
+        exact = self.se_quadrature(direction, bias, chi_in, plus.view(), (0.0, 0.0) if minus is None
+                                   else minus.view(), gp, gm, tol, step, stein)
+        ia, ic = plus.n - 1, -1 if minus is None else minus.n - 1
+        U = np.array([gp, gm, exact.alpha, gains(plus, ia), 1.0 if minus is None else gains(minus, ic)])
+        Ca = noise_covariance(plus)
+        Cc = None if minus is None else noise_covariance(minus)
+        kind = sc.PLUS if direction == "plus" else sc.MINUS
+        kink = float(self.kinks[0])
+
+        def cross(k, density):
+            va = np.array([Ca[ia, ia], Ca[k.ia, k.ia]])
+            dx = truth_density(density, np.sqrt(chi_in), (U[sc.U_GA], k.U[sc.U_GA]), np.sqrt(va))
+            vc, cc = (np.zeros(2), 0.0) if Cc is None else (np.array([Cc[ic, ic], Cc[k.ic, k.ic]]), Cc[ic, k.ic])
+            return sum(w * sc.activation_cross(self.code, self.par, self.noise_var, kind, b, chi_in, self.noise_var,
+                                               U, k.U, va, Ca[ia, k.ia], vc, cc, minus is None, kink, density, dx)
+                       for b, w in zip(*bias))
+
+        return exact._replace(gram=np.concatenate([past.record(direction, Update(U, ia, ic), exact.gram[-1], cross),
+                                                   exact.gram[-1:]]))
 
 
 def _check_penalty(cls, dl, where: str, last: bool) -> tuple:

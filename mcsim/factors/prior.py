@@ -17,8 +17,10 @@ from typing import ClassVar
 import numpy as np
 
 from mcsim.kernels import priors
+from mcsim.kernels import se_cross as sc
 from mcsim.kernels import se_quadrature as sq
 
+from ..cross import ONE_LEVEL, Update, gains, noise_covariance, truth_density
 from ..validation import check_keys, fail, named, parameters, table, width
 from .extrinsic import FactorOutput, extrinsic, extrinsic_error
 
@@ -184,3 +186,21 @@ class InputSpec:
         zhat = np.empty(pop.size)
         priors.prior_prox_vector(self.penalty.code, float(self.penalty.par), r, gm, zhat)
         return pop.output("plus", exact, extrinsic_error(zhat - X, r - X, exact.alpha), X)
+
+    def se_cross(self, past, hist, gm: float, tol: float) -> FactorOutput:
+        """One update's output from the message's history: its marginal moments by
+        quadrature, its cross-time moments with the earlier updates in ``past``
+        (``mcsim.cross``) by ``kernels.se_cross.prior_cross``."""
+        exact = self.se_quadrature(*hist.view(), gm, tol)
+        i = hist.n - 1
+        U = np.array([gm, np.inf, exact.alpha, gains(hist, i), 1.0])
+        C = noise_covariance(hist)
+        law = self.prior.se_code, *self.prior.se_params
+
+        def cross(k, density):
+            vr = np.array([C[i, i], C[k.ia, k.ia]])
+            dz = truth_density(ONE_LEVEL * density, np.sqrt(self.prior.second_moment()), (U[sc.U_GA], k.U[sc.U_GA]), np.sqrt(vr))
+            return sc.prior_cross(*law, self.penalty.code, float(self.penalty.par), U, k.U, vr, C[i, k.ia], dz)
+
+        return exact._replace(gram=np.concatenate([past.record("plus", Update(U, i, -1), exact.gram[-1], cross),
+                                                   exact.gram[-1:]]))

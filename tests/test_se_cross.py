@@ -1,0 +1,185 @@
+"""The deterministic cross-time moments of the SE with memory (``kernels.se_cross``,
+``mcsim.cross``) against independent computations.
+
+- the bivariate normal lower-orthant moments E[1, u, v, uv; u < h, v < k] against a 1-D
+  scipy integral over u of the closed-form conditional moments in v: 1e-11 absolute
+  (moments of order 1; the integral's own error is below 1e-13);
+- E[e_t e_k] at k = t (the same update twice: the degenerate limit of every level)
+  against the update's own E[e^2] from the adaptive quadrature (``se_quadrature``, at
+  tolerance 1e-11): 1e-6 relative, the self-check threshold ``SELF_CHECK`` (measured
+  3e-8 to 8e-7 at the default density);
+- E[e_t e_k] for two different updates against Monte Carlo over the same joint law:
+  N = 2^24 samples per case, the CLT standard error of the sample mean, 3.48 standard
+  errors (two-sided 1e-3 over 4 checks, Bonferroni; the rule's own error, below 1e-7
+  relative, is negligible against se of about 2e-4);
+- the rule against a rule of twice the density: 1e-7 relative (the stated rule error);
+- the SE with memory: deterministic (two calls equal bitwise), and equal to the
+  population SE within the population's own error.
+"""
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy.stats import norm
+
+import mcsim
+from mcsim.cross import DEFAULT_DENSITY, ONE_LEVEL, SELF_CHECK, truth_density
+from mcsim.factors.extrinsic import extrinsic
+from mcsim.kernels import activations
+from mcsim.kernels import se_cross as sc
+from mcsim.kernels import se_quadrature as sq
+from mcsim.kernels.priors import L1
+
+from .conftest import TALK
+from .se_check import population_se, student
+
+PAR = {"relu": np.array([0.0, 0.0]), "leaky": np.array([0.2, 0.0]), "lifted": np.array([0.0, 4.0])}
+CODE = {"relu": activations.PWL, "leaky": activations.PWL, "lifted": activations.LIFTED_RELU}
+# (kind, nv, b, chi, (gp, gm, beta_in, v_in, beta_out, v_out) at t, the same at k, correlations (a, c))
+PAIRS = [
+    ("relu", 0.01, 0.1, 1.3, (2.0, 3.0, -0.1, 0.4, -0.2, 0.3), (1.7, 2.5, -0.15, 0.5, -0.25, 0.35), (0.9, 0.9)),
+    ("relu", 0.0, 0.0, 1.0, (20.0, 15.0, -0.05, 0.02, 0.0, 0.03), (25.0, 18.0, -0.04, 0.015, 0.0, 0.02),
+     (0.97, 0.95)),  # precise messages: the truth rule's density grows
+    ("leaky", 0.05, -0.1, 1.2, (0.8, 1.2, 0.0, 0.6, 0.0, 0.5), (1.0, 1.5, 0.05, 0.5, 0.0, 0.4), (0.6, 0.7)),
+    ("lifted", 0.0, 0.0, 1.0, (1.0, 2.0, -0.3, 0.5, 0.1, 0.3), (1.2, 2.4, -0.25, 0.45, 0.1, 0.25), (0.8, 0.5)),
+]
+
+
+def _update(case, kind, moments):
+    """The kernel's record of one update (``U_*``) and its own E[e^2] from the quadrature."""
+    name, nv, b, chi, _, _, _ = case
+    gp, gm, beta_in, v_in, beta_out, v_out = moments
+    m = sq.activation_moments(CODE[name], PAR[name], nv, b, chi, nv, beta_in, v_in, beta_out, v_out, gp, gm,
+                              1e-11, 0.0)
+    if kind == sc.PLUS:
+        al, out = m[sq.J_ZC], extrinsic(m[sq.J_ZC], *m[sq.F_DD:sq.F_QT + 1], beta_out, v_out)
+    else:
+        al, out = m[sq.J_XA], extrinsic(m[sq.J_XA], *m[sq.B_DD:sq.B_QT + 1], beta_in, v_in)
+    return np.array([gp, gm, al, 1.0 + beta_in, 1.0 + beta_out]), out.gram[-1]
+
+
+def _cross(case, kind, same=False, density=DEFAULT_DENSITY):
+    """E[e_t e_k] of ``case`` (k = t if ``same``) by the kernel."""
+    name, nv, b, chi, mt, mk, (ra, rc) = case
+    if same:
+        mk, ra, rc = mt, 1.0, 1.0
+    Ut, _ = _update(case, kind, mt)
+    Uk, _ = _update(case, kind, mk)
+    va, vc = np.array([mt[3], mk[3]]), np.array([mt[5], mk[5]])
+    dx = truth_density(density, math.sqrt(chi), (Ut[sc.U_GA], Uk[sc.U_GA]), np.sqrt(va))
+    return sc.activation_cross(CODE[name], PAR[name], nv, kind, b, chi, nv, Ut, Uk, va, ra * math.sqrt(va.prod()),
+                               vc, rc * math.sqrt(vc.prod()), False, 0.0, density, dx)
+
+
+@pytest.mark.kernels
+def test_lower_orthant_moments_equal_an_independent_integral():
+    """v | u ~ N(r u, s^2): E[1{v<k}] = Phi(z), E[v 1{v<k}] = r u Phi(z) - s pdf(z), z = (k - r u)/s."""
+    out = np.empty(4)
+    for h, k, r in ((0.3, -0.5, -0.97), (-1.2, 0.4, 0.95), (0.8, 1.1, -0.6), (-0.2, -2.0, 0.2), (1.5, np.inf, 0.7),
+                    (np.inf, 0.4, -0.3), (0.1, 0.2, 0.999), (np.inf, np.inf, 0.5)):
+        s = math.sqrt(1 - r * r)
+        z = lambda u: (k - r * u) / s  # noqa: E731
+        f = (lambda u: norm.cdf(z(u)), lambda u: u * norm.cdf(z(u)),
+             lambda u: r * u * norm.cdf(z(u)) - s * norm.pdf(z(u)),
+             lambda u: u * (r * u * norm.cdf(z(u)) - s * norm.pdf(z(u))))
+        ref = [integrate.quad(lambda u: g(u) * norm.pdf(u), -40, min(h, 40), epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+               for g in f]
+        sc.lower_orthant(h, k, r, out)
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-11, err_msg=f"{(h, k, r)}")
+    sc.lower_orthant(-np.inf, 0.3, 0.5, out)
+    assert (out == 0).all()
+    sc.lower_orthant(0.4, 0.9, 1.0, out)  # u = v: E[1, u, u, u^2; u < 0.4]
+    np.testing.assert_allclose(out, [norm.cdf(0.4), -norm.pdf(0.4), -norm.pdf(0.4),
+                                     norm.cdf(0.4) - 0.4 * norm.pdf(0.4)], atol=1e-15)
+
+
+@pytest.mark.parametrize("case", PAIRS, ids=[f"{c[0]}-{i}" for i, c in enumerate(PAIRS)])
+@pytest.mark.parametrize("kind", [sc.PLUS, sc.MINUS], ids=["plus", "minus"])
+def test_the_same_update_twice_is_its_own_second_moment(case, kind):
+    _, e2 = _update(case, kind, case[4])
+    assert abs(_cross(case, kind, same=True) / e2 - 1) <= SELF_CHECK
+
+
+def test_the_measurement_is_its_own_second_moment():
+    """The measurement (c = y for both updates, gm = inf): one level over c."""
+    code, par, nv, b, chi, gp, beta_in, v_in = activations.PWL, PAR["relu"], 0.05, 0.1, 1.3, 2.0, -0.1, 0.4
+    m = sq.activation_moments(code, par, nv, b, chi, nv, beta_in, v_in, 0.0, 0.0, gp, np.inf, 1e-11, 0.0)
+    e2 = extrinsic(m[sq.J_XA], *m[sq.B_DD:sq.B_QT + 1], beta_in, v_in).gram[-1]
+    U = np.array([gp, np.inf, m[sq.J_XA], 1.0 + beta_in, 1.0])
+    got = sc.activation_cross(code, par, nv, sc.MINUS, b, chi, nv, U, U, np.array([v_in, v_in]), v_in, np.zeros(2),
+                              0.0, True, 0.0, 4.0, 4.0)
+    assert abs(got / e2 - 1) <= SELF_CHECK
+
+
+@pytest.mark.parametrize("case", PAIRS[:2], ids=["relu", "relu-precise"])
+def test_the_rule_error_is_below_1e_7(case):
+    for kind in (sc.PLUS, sc.MINUS):
+        coarse, fine = _cross(case, kind), _cross(case, kind, density=2 * DEFAULT_DENSITY)
+        assert abs(coarse / fine - 1) < 1e-7, (kind, coarse, fine)
+
+
+def _monte_carlo(case, kind, n, rng):
+    """Samples of e_t e_k under the kernel's joint law."""
+    name, nv, b, chi, mt, mk, (ra, rc) = case
+    Ut, _ = _update(case, kind, mt)
+    Uk, _ = _update(case, kind, mk)
+    X = rng.normal(0, math.sqrt(chi), n)
+    Z = np.empty(n)
+    activations.phi_vector(CODE[name], PAR[name], b + X, Z)
+    Z += rng.normal(0, math.sqrt(nv), n)
+    va, vc = np.array([mt[3], mk[3]]), np.array([mt[5], mk[5]])
+    La = np.linalg.cholesky([[va[0], ra * math.sqrt(va.prod())], [ra * math.sqrt(va.prod()), va[1]]])
+    Lc = np.linalg.cholesky([[vc[0], rc * math.sqrt(vc.prod())], [rc * math.sqrt(vc.prod()), vc[1]]])
+    wa, wc = La @ rng.standard_normal((2, n)), Lc @ rng.standard_normal((2, n))
+    e = []
+    for i, U in enumerate((Ut, Uk)):
+        a, c = b + U[sc.U_GA] * X + wa[i], U[sc.U_GC] * Z + wc[i]
+        x, z = np.empty(n), np.empty(n)
+        activations.activation_prox_vector(CODE[name], PAR[name], nv, a, c, U[sc.U_GP], U[sc.U_GM], x, z, 0.0,
+                                           activations.CENTRAL)
+        al = U[sc.U_ALPHA]
+        e.append((z - al * c) / (1 - al) - Z if kind == sc.PLUS else (x - b - al * (a - b)) / (1 - al) - X)
+    return e[0] * e[1]
+
+
+@pytest.mark.parametrize("case", [PAIRS[0], PAIRS[2]], ids=["relu", "leaky"])
+def test_two_updates_equal_monte_carlo(case):
+    rng = np.random.default_rng(7)
+    z = norm.ppf(1 - 1e-3 / (2 * 4))
+    for kind in (sc.PLUS, sc.MINUS):
+        chunks = [_monte_carlo(case, kind, 2**21, rng) for _ in range(8)]
+        samples = np.concatenate(chunks)
+        se = samples.std(ddof=1) / math.sqrt(samples.size)
+        got = _cross(case, kind)
+        assert abs(got - samples.mean()) <= z * se, (kind, got, samples.mean(), se)
+
+
+@pytest.mark.parametrize("law, p1, p2", [(sq.BG_LAW, 0.2, 1.0), (sq.LAPLACE_LAW, 0.7, 0.0), (sq.GAUSSIAN_LAW, 1.0, 0.0)])
+def test_the_prior_update_twice_is_its_own_second_moment(law, p1, p2):
+    lam, gam, beta, v = 0.5, 3.0, -0.1, 0.2
+    m = sq.prior_moments(law, p1, p2, L1, lam, beta, v, gam, 1e-11)
+    e2 = extrinsic(m[sq.P_DZR], *m[sq.P_DD:], beta, v).gram[-1]
+    U = np.array([gam, np.inf, m[sq.P_DZR], 1.0 + beta, 1.0])
+    assert abs(sc.prior_cross(law, p1, p2, L1, lam, U, U, np.array([v, v]), v,
+                                  ONE_LEVEL * DEFAULT_DENSITY) / e2 - 1) <= SELF_CHECK
+
+
+def test_the_se_with_memory_is_deterministic_and_within_the_population_error():
+    """Two calls agree bitwise.  Against 8 populations of 2^16 samples: |quadrature - mean|
+    <= t_7 standard errors of the population mean (two-sided 1e-3 Bonferroni over the
+    checked cells), on tau^- and tau^+ of the damped talk network."""
+    d = dict(TALK, run={"damping": 0.5})
+    spec = mcsim.NetworkSpec.from_dict(d)
+    first, second = mcsim.state_evolution(spec, 4), mcsim.state_evolution(spec, 4)
+    assert first.attrs["cross_moments"] == "quadrature" and first.attrs["cross_self_check"] <= 1e-6
+    for v in ("tau_minus", "tau_plus", "rp_mse", "rm_mse"):
+        np.testing.assert_array_equal(first[v].values, second[v].values)
+    mean, err = population_se(spec, 4)
+    cells = 0
+    gaps = []
+    for v in ("tau_minus", "tau_plus"):
+        live = err[v].values > 0  # iterations without a cross term are exact in both
+        cells += int(live.sum())
+        gaps.append(np.abs(first[v].values - mean[v].values)[live] / err[v].values[live])
+    assert np.concatenate(gaps).max() <= student.ppf(1 - 1e-3 / (2 * cells), 7)
