@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .activations import MAX_BREAKS, N_PAR, activation_breakpoints_into, activation_prox, phi
+from .activations import MAX_BREAKS, activation_breakpoints_into, activation_prox, phi
 from .priors import prior_breakpoints, prior_prox
 from .se_quadrature import BG_LAW, GAUSSIAN_LAW, LAPLACE_LAW, _pdf, _pieces, bvn_upper
 

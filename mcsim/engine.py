@@ -80,9 +80,11 @@ class Task:
     def cost(self) -> float:
         """Estimated seconds, for the ETA only: per network, each factor's draw and products
         in the form it will take (``mcsim.orthogonal.form_cost``), and about 5e-8 s per
-        variable entry and iteration; about 0.05 s per SE iteration and variable."""
+        variable entry and iteration; about 0.05 s per SE iteration and variable, and for
+        the SE with memory about 0.1 s per cross-time pair of updates and variable."""
         if self.kind == "se":
-            return 0.05 * self.iterations * self.spec.depth
+            pairs = 0 if self.spec.run.undamped else self.iterations * (self.iterations - 1) // 2
+            return (0.05 * self.iterations + 0.1 * pairs) * self.spec.depth
         factors = sum(form_cost(form, n, products)
                       for n, form, products in planned_factors(self.spec, self.haar, 1, self.iterations))
         return (self.stop - self.start) * (factors + 5e-8 * self.iterations * sum(self.spec.dims) + 1e-3)
@@ -238,7 +240,8 @@ def run_tasks(tasks: list, label: str, folder: Path, n_jobs: int = -1, log=print
     return shards
 
 
-SE_ATTRS = ("se_method", "quadrature_tol", "population", "population_seed")  # which SE judged the study
+SE_ATTRS = ("se_method", "quadrature_tol", "cross_moments", "cross_density", "cross_self_check", "population",
+            "population_seed", "sampled_layers")  # which SE judged the study
 
 
 def assemble(config: StudyConfig, name: str, shards: dict[Task, xr.Dataset]) -> xr.Dataset:

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 from scipy.stats import norm
+from scipy.stats import t as student
 
 import mcsim
 from mcsim.cross import DEFAULT_DENSITY, ONE_LEVEL, SELF_CHECK, truth_density
@@ -32,7 +33,7 @@ from mcsim.kernels import se_quadrature as sq
 from mcsim.kernels.priors import L1
 
 from .conftest import TALK
-from .se_check import population_se, student
+from .se_check import SEEDS, population_se
 
 PAR = {"relu": np.array([0.0, 0.0]), "leaky": np.array([0.2, 0.0]), "lifted": np.array([0.0, 4.0])}
 CODE = {"relu": activations.PWL, "leaky": activations.PWL, "lifted": activations.LIFTED_RELU}
@@ -182,4 +183,4 @@ def test_the_se_with_memory_is_deterministic_and_within_the_population_error():
         live = err[v].values > 0  # iterations without a cross term are exact in both
         cells += int(live.sum())
         gaps.append(np.abs(first[v].values - mean[v].values)[live] / err[v].values[live])
-    assert np.concatenate(gaps).max() <= student.ppf(1 - 1e-3 / (2 * cells), 7)
+    assert np.concatenate(gaps).max() <= student.ppf(1 - 1e-3 / (2 * cells), SEEDS - 1)

@@ -91,7 +91,7 @@ def test_run_overrides_and_the_map(tmp_path, capsys):
     assert "where the SE holds" in summary and re.search(r"chain_d05 +damping 0.5, ae", summary)
     with xr.open_dataset(tmp_path / "out" / "tiny" / "chain_d05.nc") as ds:
         assert ds.attrs["run"] == "damping 0.5, ae"
-        assert ds.attrs["se_method"] == "memory" and ds.attrs["population"] > 0  # which SE judged it
+        assert ds.attrs["se_method"] == "memory" and ds.attrs["cross_moments"] == "quadrature"  # which SE judged it
         spec = mcsim.NetworkSpec.from_dict(__import__("json").loads(ds.attrs["spec"]))
         assert spec.run.damping == (0.5,) * 4
         np.testing.assert_array_equal(ds.se_tau_minus.isel(scale=-1).values,
