@@ -48,7 +48,7 @@ def test_undamped_memory_se_equals_the_quadrature_se(net, divergence):
     undamped SE to round-off (measured <= 1.3e-12 on tau, alpha and the errors, <= 3e-10
     relative on overlaps, which cancel): 1e-10 relative, overlaps 1e-10 of their largest."""
     spec = mcsim.NetworkSpec.from_dict(QUADRATURE_NETWORKS[net]).with_run({"divergence": divergence})
-    memory = mcsim.state_evolution(spec, 6, memory=True, population=2**14)
+    memory = mcsim.state_evolution(spec, 6, memory=True, cross="population", population=2**14)
     quad = mcsim.state_evolution(spec, 6)
     assert memory.attrs["se_method"] == "memory" and quad.attrs["se_method"] == "quadrature"
     for v in QUANTITIES + ("alpha_plus", "alpha_minus", "gamma_plus", "gamma_minus", "alpha_plus_stein",
