@@ -184,3 +184,13 @@ def test_the_se_with_memory_is_deterministic_and_within_the_population_error():
         cells += int(live.sum())
         gaps.append(np.abs(first[v].values - mean[v].values)[live] / err[v].values[live])
     assert np.concatenate(gaps).max() <= student.ppf(1 - 1e-3 / (2 * cells), SEEDS - 1)
+
+
+def test_a_coarse_rule_refines_itself_to_the_self_check():
+    """Started at density 0.5 (relative errors near 1e-2), the rule grows until every
+    update's own second moment is within SELF_CHECK, and the SE then equals the default
+    one to 1e-6."""
+    spec = mcsim.NetworkSpec.from_dict(dict(TALK, run={"damping": 0.5}))
+    coarse, default = mcsim.state_evolution(spec, 3, density=0.5), mcsim.state_evolution(spec, 3)
+    assert coarse.attrs["cross_density"] > 0.5 and coarse.attrs["cross_self_check"] <= SELF_CHECK
+    np.testing.assert_allclose(coarse.tau_minus, default.tau_minus, rtol=1e-6)
