@@ -5,7 +5,8 @@ moments of its new error at t (alpha, tau, the overlap, E[e_t^2], the Stein dive
 the marginal law at t, which the deterministic quadrature gives, ``kernels.se_quadrature``)
 and its correlations E[e_t e_k] with its earlier new errors, which need the joint law of
 each input message's noise process w_t = sum_k L[t, k] g_k (``History``) over two updates.
-A :class:`Population` draws ``size`` samples of the truth and of every g_k once (common
+This is the sampled alternative (``state_evolution(..., cross="population")``, and
+hardtanh's layers) to the deterministic ``mcsim.cross``.  A :class:`Population` draws ``size`` samples of the truth and of every g_k once (common
 random numbers, seeded) for those cross terms only; they have a relative error of about
 1 / sqrt(size).  It is the one place that samples.
 """

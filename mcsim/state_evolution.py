@@ -17,8 +17,9 @@ SVD basis; a gaussian penalty on a gaussian input in closed form; separable fact
   with either divergence: ``memory`` False), which then needs only the latest update's
   moments (``kernels.se_quadrature``: closed form given the truth for the conic proxes);
 - otherwise (damped runs) with every message's history: each update's marginal moments
-  by the same quadrature, its correlations with the earlier updates by Monte Carlo over
-  a seeded population (``mcsim.population``).
+  by the same quadrature, its correlations with the earlier updates by a deterministic,
+  self-checked rule (``mcsim.cross``, ``kernels.se_cross``), or by Monte Carlo over a
+  seeded population (``cross="population"``, ``mcsim.population``).
 """
 from __future__ import annotations
 
