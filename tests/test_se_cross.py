@@ -16,6 +16,7 @@
 - the SE with memory: deterministic (two calls equal bitwise), and equal to the
   population SE within the population's own error.
 """
+import copy
 import math
 
 import numpy as np
@@ -198,3 +199,15 @@ def test_a_coarse_rule_refines_itself_to_the_self_check():
     coarse, default = mcsim.state_evolution(spec, 3, density=0.5), mcsim.state_evolution(spec, 3)
     assert coarse.attrs["cross_density"] > 0.5 and coarse.attrs["cross_self_check"] <= SELF_CHECK
     np.testing.assert_allclose(coarse.tau_minus, default.tau_minus, rtol=1e-6)
+
+
+def test_hardtanh_layers_keep_the_population():
+    """hardtanh is not conic (its breakpoints bend with c): its cross-time moments stay sampled, and the SE says so."""
+    d = copy.deepcopy(TALK)
+    for layer in d["layers"]:
+        if layer.get("kind") == "relu":
+            layer.update(kind="hardtanh", noise_var=0.01)
+    d["run"] = {"damping": 0.5}
+    se = mcsim.state_evolution(mcsim.NetworkSpec.from_dict(d), 2)
+    assert se.attrs["cross_moments"] == "quadrature" and se.attrs["sampled_layers"] == "1 3"
+    assert np.isfinite(se.tau_minus.values).all()
