@@ -16,7 +16,7 @@ from mcsim.kernels import activations
 from mcsim.kernels import se_cross as sc
 from mcsim.kernels import se_quadrature as sq
 
-from ..cross import Update, gains, noise_covariance, truth_density
+from ..cross import Update, breakpoint_slopes, gains, noise_covariance, piece_rate, truth_density
 from ..validation import check_keys, fail, named, number, parameters, width
 from .extrinsic import FactorOutput, extrinsic, extrinsic_error
 
@@ -127,20 +127,25 @@ class Activation:
                                    else minus.view(), gp, gm, tol, step, stein)
         ia, ic = plus.n - 1, -1 if minus is None else minus.n - 1
         U = np.array([gp, gm, exact.alpha, gains(plus, ia), 1.0 if minus is None else gains(minus, ic)])
+        if not 0.0 < exact.alpha < 1.0:  # an invalid update: the SE stops here
+            return exact
         Ca = noise_covariance(plus)
         Cc = None if minus is None else noise_covariance(minus)
         kind = sc.PLUS if direction == "plus" else sc.MINUS
         kink = float(self.kinks[0])
 
+        slopes = breakpoint_slopes(self.code, self.par, self.noise_var, gp, gm)
+        update = Update(U, ia, ic, piece_rate(U[sc.U_GA], U[sc.U_GC], slopes, np.sqrt(Ca[ia, ia])))
+
         def cross(k, density):
             va = np.array([Ca[ia, ia], Ca[k.ia, k.ia]])
-            dx = truth_density(density, np.sqrt(chi_in), (U[sc.U_GA], k.U[sc.U_GA]), np.sqrt(va))
+            dx = truth_density(density, np.sqrt(chi_in), (update.rate, k.rate))
             vc, cc = (np.zeros(2), 0.0) if Cc is None else (np.array([Cc[ic, ic], Cc[k.ic, k.ic]]), Cc[ic, k.ic])
             return sum(w * sc.activation_cross(self.code, self.par, self.noise_var, kind, b, chi_in, self.noise_var,
                                                U, k.U, va, Ca[ia, k.ia], vc, cc, minus is None, kink, density, dx)
                        for b, w in zip(*bias))
 
-        return exact._replace(gram=np.concatenate([past.record(direction, Update(U, ia, ic), exact.gram[-1], cross),
+        return exact._replace(gram=np.concatenate([past.record(direction, update, exact.gram[-1], cross),
                                                    exact.gram[-1:]]))
 
 

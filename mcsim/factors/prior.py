@@ -20,7 +20,7 @@ from mcsim.kernels import priors
 from mcsim.kernels import se_cross as sc
 from mcsim.kernels import se_quadrature as sq
 
-from ..cross import ONE_LEVEL, Update, gains, noise_covariance, truth_density
+from ..cross import MAX_TRUTH_DENSITY, ONE_LEVEL, Update, gains, noise_covariance, piece_rate, truth_density
 from ..validation import check_keys, fail, named, parameters, table, width
 from .extrinsic import FactorOutput, extrinsic, extrinsic_error
 
@@ -42,6 +42,11 @@ class Gaussian:
     @property
     def se_params(self) -> tuple[float, float]:
         return self.var, 0.0
+
+    @property
+    def rule_scale(self) -> float:
+        """The scale of the SE rules' variable over this law (its sd)."""
+        return float(np.sqrt(self.var))
 
     def matched_penalty(self, where: str):
         return GaussianPenalty(self.var)
@@ -70,6 +75,11 @@ class BernoulliGaussian:
     def se_params(self) -> tuple[float, float]:
         return self.rho, self.var
 
+    @property
+    def rule_scale(self) -> float:
+        """The scale of the SE rules' variable over this law (the sd of its Gaussian part)."""
+        return float(np.sqrt(self.var))
+
     def matched_penalty(self, where: str):
         fail(where, "a Bernoulli-Gaussian prior has no density, so no matched MAP penalty: "
              "give one, e.g. penalty = {kind = \"l1\", lam = 1.0}")
@@ -92,6 +102,11 @@ class Laplace:
     @property
     def se_params(self) -> tuple[float, float]:
         return self.scale, 0.0
+
+    @property
+    def rule_scale(self) -> float:
+        """The scale of the SE rules' variable over this law (its scale)."""
+        return float(self.scale)
 
     def matched_penalty(self, where: str):
         return L1Penalty(1.0 / self.scale)
@@ -192,15 +207,19 @@ class InputSpec:
         quadrature, its cross-time moments with the earlier updates in ``past``
         (``mcsim.cross``) by ``kernels.se_cross.prior_cross``."""
         exact = self.se_quadrature(*hist.view(), gm, tol)
+        if not 0.0 < exact.alpha < 1.0:  # an invalid update: the SE stops here
+            return exact
         i = hist.n - 1
         U = np.array([gm, np.inf, exact.alpha, gains(hist, i), 1.0])
         C = noise_covariance(hist)
         law = self.prior.se_code, *self.prior.se_params
+        update = Update(U, i, -1, piece_rate(U[sc.U_GA], 0.0, (), np.sqrt(C[i, i])))
 
         def cross(k, density):
             vr = np.array([C[i, i], C[k.ia, k.ia]])
-            dz = truth_density(ONE_LEVEL * density, np.sqrt(self.prior.second_moment()), (U[sc.U_GA], k.U[sc.U_GA]), np.sqrt(vr))
+            dz = truth_density(ONE_LEVEL * density, self.prior.rule_scale, (update.rate, k.rate),
+                               ONE_LEVEL * MAX_TRUTH_DENSITY)
             return sc.prior_cross(*law, self.penalty.code, float(self.penalty.par), U, k.U, vr, C[i, k.ia], dz)
 
-        return exact._replace(gram=np.concatenate([past.record("plus", Update(U, i, -1), exact.gram[-1], cross),
+        return exact._replace(gram=np.concatenate([past.record("plus", update, exact.gram[-1], cross),
                                                    exact.gram[-1:]]))
