@@ -256,3 +256,16 @@ def test_hardtanh_layers_keep_the_population():
     se = mcsim.state_evolution(mcsim.NetworkSpec.from_dict(d), 2)
     assert se.attrs["cross_moments"] == "quadrature" and se.attrs["sampled_layers"] == "1 3"
     assert np.isfinite(se.tau_minus.values).all()
+
+
+def test_a_failing_self_check_warns_and_is_recorded():
+    """A rule that misses refines REFINEMENTS times, then warns; NaN is recorded as NaN."""
+    from mcsim.cross import REFINEMENTS, Past, Update
+
+    past, update = Past(2.5), Update(np.zeros(5), 0, 0, 1.0)
+    with pytest.warns(RuntimeWarning, match="self-check"):
+        past.record("plus", update, 1.0, lambda k, density: 1.1)
+    assert past.self_check == pytest.approx(0.1) and past.density == pytest.approx(2.5 * 1.5 ** REFINEMENTS)
+    with pytest.warns(RuntimeWarning, match="self-check"):
+        past.record("minus", update, 1.0, lambda k, density: np.nan)
+    assert np.isnan(past.self_check)
