@@ -72,8 +72,8 @@ def lower_orthant(h, k, r, out):
 
 
 @njit(cache=True)
-def rectangle_products(eu, nu, pu, qu, ev, nv, pv, qv, r, corner):
-    """sum_ij E[(pu_i + qu_i u)(pv_j + qv_j v); eu_i < u < eu_{i+1}, ev_j < v < ev_{j+1}]
+def rectangle_products(eu, nu, pu, qu, ev, nv, pv, qv, r, corner, shift=0.0):
+    """sum_ij E[(pu_i - shift + qu_i u)(pv_j + qv_j v); eu_i < u < eu_{i+1}, ev_j < v < ev_{j+1}]
     over the pieces i < nu, j < nv of two piecewise-affine functions of standard normals
     with correlation r (edges eu[0] = ev[0] = -inf, eu[nu] = ev[nv] = inf); ``corner`` is
     scratch of (nu + 1) x (nv + 1) x 4."""
@@ -87,7 +87,8 @@ def rectangle_products(eu, nu, pu, qu, ev, nv, pv, qv, r, corner):
             m1 = corner[i + 1, j + 1, 1] - corner[i, j + 1, 1] - corner[i + 1, j, 1] + corner[i, j, 1]
             m2 = corner[i + 1, j + 1, 2] - corner[i, j + 1, 2] - corner[i + 1, j, 2] + corner[i, j, 2]
             m3 = corner[i + 1, j + 1, 3] - corner[i, j + 1, 3] - corner[i + 1, j, 3] + corner[i, j, 3]
-            total += pu[i] * pv[j] * m0 + qu[i] * pv[j] * m1 + pu[i] * qv[j] * m2 + qu[i] * qv[j] * m3
+            p = pu[i] - shift
+            total += p * pv[j] * m0 + qu[i] * pv[j] * m1 + p * qv[j] * m2 + qu[i] * qv[j] * m3
     return total
 
 
@@ -223,6 +224,13 @@ def activation_cross(code, par, nvhat, out_kind, b, chi, nv, Ut, Uk, va, ca, vc,
     # (c_t, c_k) given X: mean g h, covariance nv g g^T + Cov(w^c); Zout's regression on them
     gt, gk = Ut[U_GC], Uk[U_GC]
     s11, s22, s12 = nv * gt * gt + vc[0], nv * gk * gk + vc[1], nv * gt * gk + cc
+    st, sk = math.sqrt(s11), math.sqrt(s22)
+    rc = min(1.0, s12 / (st * sk))
+    rc2 = math.sqrt((1.0 - rc) * (1.0 + rc)) if 1.0 - rc >= DEGENERATE else 0.0
+    # Zout = h + zu u + zv v + N(0, zvar) in the standardised (u, v) of (c_t, c_k)
+    zu = nv * gt / st
+    zv = (nv * gk / sk - rc * zu) / rc2 if rc2 > 0.0 else 0.0
+    zvar = max(nv - zu * zu - zv * zv, 0.0) if out_kind == PLUS else 0.0
     nx = line_rule((kink - b) / sx, truth_density, nodes[0], weights[0])
     total = 0.0
     for ix in range(nx):
@@ -247,18 +255,13 @@ def activation_cross(code, par, nvhat, out_kind, b, chi, nv, Ut, Uk, va, ca, vc,
             total += weights[0, ix] * inner
             continue
         mt, mk = gt * h, gk * h
-        st, sk = math.sqrt(s11), math.sqrt(s22)
-        rc = min(1.0, s12 / (st * sk))
-        rc2 = math.sqrt((1.0 - rc) * (1.0 + rc)) if 1.0 - rc >= DEGENERATE else 0.0
-        # Zout = h + zu u + zv v + N(0, zvar) in the standardised (u, v) of (c_t, c_k)
-        zu = nv * gt / st
-        zv = (nv * gk / sk - rc * zu) / rc2 if rc2 > 0.0 else 0.0
-        zvar = max(nv - zu * zu - zv * zv, 0.0) if out_kind == PLUS else 0.0
         nu_ = line_rule(-mt / st, density, nodes[1], weights[1])
         outer = 0.0
         for iu in range(nu_):
             u = nodes[1, iu]
             ct = mt + st * u
+            # update t's pieces given c_t; the truth's conditional mean enters as a shift
+            nt = _output_pieces(code, par, nvhat, out_kind, Ut, b, ct, 0.0, mat, sat, brk, et, p1, p2, pt, qt)
             # the c_k rule given c_t: c_k = mk + sk (rc u + rc2 v)
             if rc2 > 0.0:
                 nv_ = line_rule((-mk / sk - rc * u) / rc2, density, nodes[2], weights[2])
@@ -270,9 +273,8 @@ def activation_cross(code, par, nvhat, out_kind, b, chi, nv, Ut, Uk, va, ca, vc,
                 v = nodes[2, iv]
                 ck = mk + sk * (rc * u + rc2 * v)
                 zhat = h + zu * u + zv * v if out_kind == PLUS else x
-                nt = _output_pieces(code, par, nvhat, out_kind, Ut, b, ct, zhat, mat, sat, brk, et, p1, p2, pt, qt)
                 nk = _output_pieces(code, par, nvhat, out_kind, Uk, b, ck, zhat, mak, sak, brk, ek, p1, p2, pk, qk)
-                inner += weights[2, iv] * (rectangle_products(et, nt, pt, qt, ek, nk, pk, qk, ra, corner) + zvar)
+                inner += weights[2, iv] * (rectangle_products(et, nt, pt, qt, ek, nk, pk, qk, ra, corner, zhat) + zvar)
             outer += weights[1, iu] * inner
         total += weights[0, ix] * outer
     return total
